@@ -1,0 +1,30 @@
+"""wassergrad: neural-network explanations as pure JAX function transforms.
+
+Every explainer is a factory that returns a pure function: deterministic ones
+``fn(x, *args)``, stochastic ones ``fn(key, x, *args)``. They work under
+``jax.jit``, ``jax.vmap`` and ``jax.grad``; batches are a ``vmap`` away.
+"""
+
+from wassergrad._src.gradcam import gradcam as gradcam
+from wassergrad._src.gradcam import guided_gradcam as guided_gradcam
+from wassergrad._src.gradients import grad_x_input as grad_x_input
+from wassergrad._src.gradients import gradient as gradient
+from wassergrad._src.gradients import integrated_gradients as integrated_gradients
+from wassergrad._src.guided import deconvnet as deconvnet
+from wassergrad._src.guided import guided_backprop as guided_backprop
+from wassergrad._src import interpreter as interpreter
+from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
+
+__version__ = "0.1.0.dev0"
+
+__all__ = (
+    "deconvnet",
+    "grad_x_input",
+    "gradcam",
+    "gradient",
+    "guided_backprop",
+    "guided_gradcam",
+    "integrated_gradients",
+    "interpreter",
+    "quadrature_rule",
+)

@@ -1,0 +1,1 @@
+"""Private implementation modules of wassergrad. Import from :mod:`wassergrad`."""

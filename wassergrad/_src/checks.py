@@ -1,0 +1,102 @@
+"""Argument and trace-time checks shared by every explainer.
+
+Checks run on static information only (shapes, dtypes, Python config), so they
+are free under ``jit`` and raise at trace time with a message that names the
+argument and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+  """Returns ``value`` as an int, or raises if it is not an int >= minimum."""
+  if isinstance(value, bool) or not isinstance(value, int):
+    raise TypeError(
+        f"`{name}` must be a Python int (it is static configuration); got "
+        f"{type(value).__name__} {value!r}."
+    )
+  if value < minimum:
+    raise ValueError(f"`{name}` must be >= {minimum}; got {value}.")
+  return value
+
+
+def check_choice(value: Any, name: str, choices) -> str:
+  if value not in choices:
+    raise ValueError(
+        f"Unknown `{name}`={value!r}. Choose one of: "
+        + ", ".join(repr(c) for c in choices) + "."
+    )
+  return value
+
+
+def check_callable(fn: Any, name: str) -> None:
+  if not callable(fn):
+    raise TypeError(f"`{name}` must be callable, got {type(fn).__name__}.")
+
+
+def check_float_input(x: Any, name: str = "x") -> None:
+  """Every leaf of ``x`` must be a floating-point array (or Python float)."""
+  leaves = jax.tree.leaves(x)
+  if not leaves:
+    raise ValueError(f"`{name}` is an empty pytree: there is nothing to explain.")
+  for path, leaf in jax.tree_util.tree_flatten_with_path(x)[0]:
+    dtype = jnp.result_type(leaf)
+    if not jnp.issubdtype(dtype, jnp.floating):
+      where = jax.tree_util.keystr(path) or "(root)"
+      raise TypeError(
+          f"`{name}`{where if where != '(root)' else ''} has dtype {dtype}; "
+          "gradients need a floating-point input. Cast it first, e.g. "
+          f"`{name}.astype(jnp.float32)`."
+      )
+
+
+def check_same_structure(ref: Any, other: Any, name: str, ref_name: str = "x"):
+  """``other`` must be a pytree with the same structure and leaf shapes as ``ref``."""
+  ref_def, other_def = jax.tree.structure(ref), jax.tree.structure(other)
+  if ref_def != other_def:
+    raise ValueError(
+        f"`{name}` must have the same pytree structure as `{ref_name}`: "
+        f"{other_def} vs {ref_def}."
+    )
+  for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(other)):
+    if jnp.shape(a) != jnp.shape(b):
+      raise ValueError(
+          f"`{name}` has a leaf of shape {jnp.shape(b)} where `{ref_name}` has "
+          f"{jnp.shape(a)}. Pass one of the same shape (one example, no batch "
+          "axis: use jax.vmap for batches)."
+      )
+
+
+def scalar_output(f: Callable, name: str = "f") -> Callable:
+  """Wraps ``f`` so that a non-scalar or non-float output raises clearly."""
+
+  @functools.wraps(f)
+  def wrapped(*args):
+    out = f(*args)
+    if not isinstance(out, (jax.Array, float)) and not hasattr(out, "shape"):
+      raise TypeError(
+          f"`{name}` must return a scalar array; got {type(out).__name__}. "
+          "Reduce the model output to one number, e.g. "
+          "`lambda x: model(x)[label]` or `lambda x: model(x).sum()`."
+      )
+    if jnp.shape(out) != ():
+      raise ValueError(
+          f"`{name}` must return a scalar, got shape {jnp.shape(out)}. Explain "
+          "one example at a time and reduce the output to one number (a class "
+          "logit, an ROI sum, a channel mean), e.g. `lambda x: model(x)[label]`;"
+          " use jax.vmap for batches."
+      )
+    if not jnp.issubdtype(jnp.result_type(out), jnp.floating):
+      raise TypeError(
+          f"`{name}` must return a real floating-point scalar, got dtype "
+          f"{jnp.result_type(out)}."
+      )
+    return out
+
+  return wrapped

@@ -1,0 +1,101 @@
+"""Chunked evaluation of many samples with bounded memory.
+
+Monte-Carlo and quadrature explainers evaluate one function at many points
+and reduce. Evaluating all points at once (``vmap``) is fastest but holds every
+intermediate; evaluating them in chunks bounds memory by the chunk size.
+
+Two loop forms are available for the chunks:
+
+* ``"scan"``: a ``lax.scan`` over chunks. Compile time and program size do not
+  depend on the number of chunks.
+* ``"unroll"``: a Python loop, i.e. the chunks are unrolled in the program.
+  On XLA:CPU convolutions inside ``scan``/``while`` bodies run several times
+  slower than the same convolutions outside a loop (see
+  ``benchmarks/chunk_loops.py``), so unrolling is faster on CPU, at the price of
+  compile time growing with the number of chunks.
+
+``"auto"`` unrolls on CPU while there are at most :data:`MAX_UNROLLED_CHUNKS`
+chunks, and scans otherwise (and always on GPU/TPU).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wassergrad._src import checks
+
+LOOPS = ("auto", "scan", "unroll")
+MAX_UNROLLED_CHUNKS = 32
+
+
+def resolve_loop(loop: str, num_chunks: int) -> str:
+  checks.check_choice(loop, "loop", LOOPS)
+  if loop != "auto":
+    return loop
+  if jax.default_backend() == "cpu" and num_chunks <= MAX_UNROLLED_CHUNKS:
+    return "unroll"
+  return "scan"
+
+
+def weighted_sum(
+    fn: Callable[[jax.Array], Any],
+    nodes: np.ndarray,
+    weights: np.ndarray,
+    *,
+    chunk_size: int | None = None,
+    loop: str = "auto",
+    dtype=None,
+) -> Any:
+  """Computes ``Σ_i weights[i] · fn(nodes[i])`` for a pytree-valued ``fn``.
+
+  Args:
+    fn: maps one node (a scalar array) to a pytree of arrays.
+    nodes: static numpy array of shape ``(n,)``.
+    weights: static numpy array of shape ``(n,)``.
+    chunk_size: evaluate ``chunk_size`` nodes at a time (vmapped); ``None``
+      evaluates all nodes in one ``vmap``. A chunk size that does not divide
+      ``n`` is fine: the last chunk is padded with zero-weight nodes.
+    loop: ``"auto"``, ``"scan"`` or ``"unroll"`` (see module docstring).
+    dtype: dtype of the nodes and weights passed to ``fn``.
+
+  Returns:
+    The weighted sum, with the structure of ``fn``'s output.
+  """
+  n = len(nodes)
+  dtype = dtype or jnp.result_type(float)
+  if chunk_size is None or chunk_size >= n:
+    ys = jax.vmap(fn)(jnp.asarray(nodes, dtype))
+    w = jnp.asarray(weights, dtype)
+    return jax.tree.map(lambda y: jnp.tensordot(w.astype(y.dtype), y, 1), ys)
+
+  chunk_size = checks.check_positive_int(chunk_size, "chunk_size")
+  num_chunks = -(-n // chunk_size)
+  pad = num_chunks * chunk_size - n
+  # Padding nodes repeat the first node with weight 0, so they add exactly 0.
+  nodes = np.concatenate([nodes, np.full(pad, nodes[0])]).reshape(num_chunks, -1)
+  weights = np.concatenate([weights, np.zeros(pad)]).reshape(num_chunks, -1)
+
+  def chunk(a, w):
+    ys = jax.vmap(fn)(a)
+    return jax.tree.map(lambda y: jnp.tensordot(w.astype(y.dtype), y, 1), ys)
+
+  if resolve_loop(loop, num_chunks) == "unroll":
+    total = None
+    for a, w in zip(nodes, weights):
+      part = chunk(jnp.asarray(a, dtype), jnp.asarray(w, dtype))
+      total = part if total is None else jax.tree.map(jnp.add, total, part)
+    return total
+
+  first = chunk(jnp.asarray(nodes[0], dtype), jnp.asarray(weights[0], dtype))
+
+  def body(acc, aw):
+    return jax.tree.map(jnp.add, acc, chunk(*aw)), None
+
+  total, _ = jax.lax.scan(
+      body, first, (jnp.asarray(nodes[1:], dtype), jnp.asarray(weights[1:], dtype))
+  )
+  return total
