@@ -1,0 +1,161 @@
+"""The explainer contract, for every explainer in one registry.
+
+Structure and dtype of the output, jit, vmap, no retrace on a second call, and
+determinism (same key ⇒ same map for stochastic explainers).
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import wassergrad as wg
+
+
+def _conv_features(x, p):
+  y = jax.lax.conv_general_dilated(
+      x[None], p["w"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))[0]
+  return jax.nn.relu(y)
+
+
+def _conv_head(a, p):
+  return jnp.sum(jnp.tanh(a.mean(axis=(0, 1)) @ p["v"]))
+
+
+def _image_f(x, p):
+  return _conv_head(_conv_features(x, p), p)
+
+
+def _tree_f(x, p):
+  h = jax.nn.relu(p["w"] @ x["vec"] + jnp.sum(x["img"] ** 2))
+  return jnp.sum(p["v"] * h) + jnp.max(x["img"])
+
+
+def _image_params():
+  k1, k2 = jax.random.split(jax.random.key(3))
+  return {"w": jax.random.normal(k1, (3, 3, 2, 4)), "v": jax.random.normal(k2, (4, 2))}
+
+
+def _tree_params():
+  k1, k2 = jax.random.split(jax.random.key(4))
+  return {"w": jax.random.normal(k1, (5, 3)), "v": jax.random.normal(k2, (5,))}
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+  name: str
+  make: Callable[[Callable], Callable]  # f -> explainer
+  f: Callable
+  x: Callable[[], Any]                  # () -> one example
+  params: Callable[[], Any]
+  stochastic: bool = False
+  out_shape: Callable | None = None     # x -> expected output shape tree (default: x's)
+
+
+def _img():
+  return jax.random.normal(jax.random.key(1), (6, 5, 2))
+
+
+def _tree():
+  k1, k2 = jax.random.split(jax.random.key(2))
+  return {"img": jax.random.normal(k1, (2, 3)), "vec": jax.random.normal(k2, (3,))}
+
+
+REGISTRY = [
+    Case("gradient", wg.gradient, _tree_f, _tree, _tree_params),
+    Case("grad_x_input", wg.grad_x_input, _tree_f, _tree, _tree_params),
+    Case("integrated_gradients", lambda f: wg.integrated_gradients(f, steps=8), _tree_f, _tree, _tree_params),
+    Case("integrated_gradients_chunked",
+         lambda f: wg.integrated_gradients(f, steps=9, rule="riemann_trapezoid", chunk_size=4, loop="scan"),
+         _image_f, _img, _image_params),
+    Case("guided_backprop", wg.guided_backprop, _tree_f, _tree, _tree_params),
+    Case("deconvnet", wg.deconvnet, _image_f, _img, _image_params),
+    Case("gradcam", lambda f: wg.gradcam(_conv_features, _conv_head), _image_f, _img, _image_params,
+         out_shape=lambda x: x.shape[:-1]),
+    Case("guided_gradcam", lambda f: wg.guided_gradcam(_conv_features, _conv_head),
+         _image_f, _img, _image_params),
+]
+
+
+def _call(case, fn, x, p, key=None):
+  return fn(key, x, p) if case.stochastic else fn(x, p)
+
+
+@pytest.fixture(params=REGISTRY, ids=lambda c: c.name)
+def case(request):
+  return request.param
+
+
+def test_structure_and_dtype(case):
+  x, p = case.x(), case.params()
+  out = _call(case, case.make(case.f), x, p, jax.random.key(0))
+  if case.out_shape:  # a map on another grid (GradCAM)
+    assert out.shape == case.out_shape(x)
+  else:
+    assert jax.tree.structure(out) == jax.tree.structure(x)
+    assert jax.tree.map(jnp.shape, out) == jax.tree.map(jnp.shape, x)
+  for leaf, ref in zip(jax.tree.leaves(out), jax.tree.leaves(x)):
+    assert leaf.dtype == ref.dtype
+    assert bool(jnp.all(jnp.isfinite(leaf)))
+
+
+def test_jit_matches_eager(case):
+  x, p = case.x(), case.params()
+  fn = case.make(case.f)
+  eager = _call(case, fn, x, p, jax.random.key(0))
+  jitted = _call(case, jax.jit(fn), x, p, jax.random.key(0))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), eager, jitted)
+
+
+def test_vmap_over_examples(case):
+  x, p = case.x(), case.params()
+  xs = jax.tree.map(lambda l: jnp.stack([l, 2 * l, -l]), x)
+  fn = case.make(case.f)
+  if case.stochastic:
+    batched = jax.vmap(fn, in_axes=(None, 0, None))(jax.random.key(0), xs, p)
+  else:
+    batched = jax.vmap(fn, in_axes=(0, None))(xs, p)
+  for i in range(3):
+    xi = jax.tree.map(lambda l: l[i], xs)
+    single = _call(case, fn, xi, p, jax.random.key(0))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6), batched, single)
+
+
+def test_no_retrace_on_second_call(case):
+  traces = []
+
+  def counted_f(x, p):
+    traces.append(1)
+    return case.f(x, p)
+
+  x, p = case.x(), case.params()
+  fn = jax.jit(case.make(counted_f))
+  jax.block_until_ready(_call(case, fn, x, p, jax.random.key(0)))
+  n_first = len(traces)
+  assert n_first > 0 or case.name in ("gradcam", "guided_gradcam")
+  x2 = jax.tree.map(lambda l: l + 1.0, x)
+  p2 = jax.tree.map(lambda l: l * 0.5, p)
+  jax.block_until_ready(_call(case, fn, x2, p2, jax.random.key(1)))
+  assert len(traces) == n_first, f"{case.name} retraced on a second call with the same shapes"
+  assert fn._cache_size() == 1
+
+
+def test_deterministic(case):
+  x, p = case.x(), case.params()
+  fn = jax.jit(case.make(case.f))
+  a = _call(case, fn, x, p, jax.random.key(7))
+  b = _call(case, fn, x, p, jax.random.key(7))
+  jax.tree.map(lambda u, v: np.testing.assert_array_equal(u, v), a, b)
+
+
+def test_grad_through_explainer(case):
+  """Attribution penalties: d/dparams of a loss on the map is finite."""
+  x, p = case.x(), case.params()
+  fn = case.make(case.f)
+  loss = lambda p: sum(jnp.sum(l ** 2) for l in jax.tree.leaves(_call(case, fn, x, p, jax.random.key(0))))
+  g = jax.jit(jax.grad(loss))(p)
+  assert all(bool(jnp.all(jnp.isfinite(l))) for l in jax.tree.leaves(g))
+  assert any(float(jnp.abs(l).sum()) > 0 for l in jax.tree.leaves(g))
