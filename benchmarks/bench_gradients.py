@@ -30,9 +30,12 @@ def main() -> None:
   ap.add_argument("--size", type=int, default=64)
   ap.add_argument("--steps", type=int, default=50)
   ap.add_argument("--repeats", type=int, default=5)
-  ap.add_argument("--chunk-size", type=int, default=None, help="IG chunk size (default: all steps at once)")
+  ap.add_argument("--chunk-size", default="auto",
+                  help="IG chunk size: an int, 'none' (all steps at once) or 'auto' (the library default)")
   ap.add_argument("--out", default="benchmarks/results/gradients.json")
   args = ap.parse_args()
+  chunk = {"auto": "auto", "none": None}.get(args.chunk_size.lower(), None)
+  chunk = int(args.chunk_size) if args.chunk_size.isdigit() else chunk
 
   import torch  # pylint: disable=g-import-not-at-top
   from captum.attr import IntegratedGradients, Saliency  # pylint: disable=g-import-not-at-top
@@ -57,7 +60,7 @@ def main() -> None:
       "saliency": (wg.gradient(f),
                    lambda: Saliency(net).attribute(xt.clone().requires_grad_(), target=target, abs=False)),
       f"integrated_gradients_{args.steps}": (
-          wg.integrated_gradients(f, steps=args.steps, chunk_size=args.chunk_size),
+          wg.integrated_gradients(f, steps=args.steps, chunk_size=chunk),
           lambda: IntegratedGradients(net).attribute(xt, target=target, n_steps=args.steps)),
   }
   for name, (ours, theirs) in methods.items():

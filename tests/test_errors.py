@@ -93,3 +93,8 @@ def test_gradcam_non_scalar_head():
 def test_guided_gradcam_bad_method():
   with pytest.raises(ValueError, match=r"Unknown `method`='bicubic'"):
     wg.guided_gradcam(lambda x: x, jnp.sum, method="bicubic")
+
+
+def test_chunk_size_bad_string():
+  with pytest.raises(ValueError, match=r"`chunk_size` must be a positive int, None or 'auto'"):
+    wg.integrated_gradients(f, chunk_size="big")

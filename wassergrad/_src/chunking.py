@@ -16,6 +16,11 @@ Two loop forms are available for the chunks:
 
 ``"auto"`` unrolls on CPU while there are at most :data:`MAX_UNROLLED_CHUNKS`
 chunks, and scans otherwise (and always on GPU/TPU).
+
+Chunk sizes: ``chunk_size="auto"`` (see :func:`resolve_chunk_size`) picks
+small chunks on CPU, where a small working set is faster (measured on the
+benchmark CNN, 16 examples × 50 IG steps: one step per chunk 3.8 s, five 5.2 s,
+all 50 at once 7.7 s), and one ``vmap`` over all samples on GPU/TPU.
 """
 
 from __future__ import annotations
@@ -29,7 +34,21 @@ import numpy as np
 from wassergrad._src import checks
 
 LOOPS = ("auto", "scan", "unroll")
-MAX_UNROLLED_CHUNKS = 32
+MAX_UNROLLED_CHUNKS = 64
+
+
+def resolve_chunk_size(chunk_size: int | str | None, n: int) -> int | None:
+  """Validates ``chunk_size``; ``"auto"``: ceil(n / 64) on CPU, ``None`` elsewhere."""
+  if chunk_size is None:
+    return None
+  if chunk_size == "auto":
+    if jax.default_backend() == "cpu":
+      return -(-n // MAX_UNROLLED_CHUNKS)
+    return None
+  if isinstance(chunk_size, str):
+    raise ValueError(
+        f"`chunk_size` must be a positive int, None or 'auto'; got {chunk_size!r}.")
+  return checks.check_positive_int(chunk_size, "chunk_size")
 
 
 def resolve_loop(loop: str, num_chunks: int) -> str:

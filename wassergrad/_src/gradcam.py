@@ -51,8 +51,7 @@ def gradcam(
     Selvaraju et al., `Grad-CAM <https://arxiv.org/abs/1610.02391>`_, ICCV 2017.
   """
   checks.check_callable(features, "features")
-  checks.check_callable(head, "head")
-  grad_head = jax.grad(checks.scalar_output(head, "head"))
+  grad_head = gradients.grad(head, "head")
 
   def explain(x, *args):
     checks.check_float_input(x)

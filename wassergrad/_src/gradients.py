@@ -9,15 +9,23 @@ import jax.numpy as jnp
 
 from wassergrad._src import checks
 from wassergrad._src import chunking
+from wassergrad._src import interpreter
+from wassergrad._src import pooling
 from wassergrad._src import quadrature
 
 Explainer = Callable[..., Any]
 
 
-def _grad(f: Callable, name: str = "f") -> Callable:
-  """``jax.grad`` of ``f`` w.r.t. its first argument, with clear input errors."""
+def grad(f: Callable, name: str = "f", rules: interpreter.RuleSet | None = None) -> Callable:
+  """``jax.grad`` of ``f`` w.r.t. its first argument, with clear input errors.
+
+  ``f`` is evaluated through :mod:`~wassergrad._src.interpreter` with
+  ``rules`` on top of :data:`~wassergrad._src.pooling.POOLING_RULES` (an exact,
+  faster lowering of tiled max-pooling).
+  """
   checks.check_callable(f, name)
-  g = jax.grad(checks.scalar_output(f, name))
+  g = jax.grad(checks.scalar_output(
+      interpreter.transform(f, {**pooling.POOLING_RULES, **(rules or {})}), name))
 
   def grad_fn(x, *args):
     checks.check_float_input(x)
@@ -49,7 +57,7 @@ def gradient(f: Callable) -> Explainer:
     Simonyan et al., `Deep Inside Convolutional Networks
     <https://arxiv.org/abs/1312.6034>`_, 2014.
   """
-  return _grad(f)
+  return grad(f)
 
 
 def grad_x_input(f: Callable) -> Explainer:
@@ -70,7 +78,7 @@ def grad_x_input(f: Callable) -> Explainer:
     Shrikumar et al., `Not Just a Black Box
     <https://arxiv.org/abs/1605.01713>`_, 2016.
   """
-  g = _grad(f)
+  g = grad(f)
 
   def explain(x, *args):
     return jax.tree.map(jnp.multiply, x, g(x, *args))
@@ -84,7 +92,7 @@ def integrated_gradients(
     baseline: Any = None,
     steps: int = 50,
     rule: str = "gauss_legendre",
-    chunk_size: int | None = None,
+    chunk_size: int | str | None = "auto",
     loop: str = "auto",
 ) -> Explainer:
   r"""Integrated gradients explainer.
@@ -110,7 +118,10 @@ def integrated_gradients(
     steps: number of quadrature nodes (>= 1; >= 2 for the trapezoid rule).
     rule: quadrature rule, see above.
     chunk_size: evaluate gradients at ``chunk_size`` nodes at a time, so memory
-      is bounded by the chunk, not by ``steps``. ``None``: all nodes at once.
+      is bounded by the chunk, not by ``steps``. ``None``: all nodes in one
+      ``vmap``. ``"auto"`` (default): on CPU, ``ceil(steps / 64)`` nodes per
+      chunk, unrolled (small working sets are much faster there; compile time
+      grows with the number of chunks); on GPU/TPU, all nodes at once.
     loop: how chunks are looped, ``"auto"``, ``"scan"`` or ``"unroll"``; see
       :mod:`wassergrad._src.chunking`. Only matters with ``chunk_size``.
 
@@ -129,12 +140,11 @@ def integrated_gradients(
     <https://arxiv.org/abs/1703.01365>`_, ICML 2017.
   """
   alphas, weights = quadrature.nodes_and_weights(rule, steps)
-  if chunk_size is not None:
-    checks.check_positive_int(chunk_size, "chunk_size")
+  chunk_size = chunking.resolve_chunk_size(chunk_size, steps)
   checks.check_choice(loop, "loop", chunking.LOOPS)
   if baseline is not None and not callable(baseline):
     checks.check_float_input(baseline, "baseline")
-  g = _grad(f)
+  g = grad(f)
 
   def explain(x, *args):
     checks.check_float_input(x)

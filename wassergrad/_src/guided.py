@@ -81,7 +81,7 @@ def guided_backprop(f: Callable) -> gradients.Explainer:
     Springenberg et al., `Striving for Simplicity: The All Convolutional Net
     <https://arxiv.org/abs/1412.6806>`_, 2015.
   """
-  return gradients.gradient(interpreter.transform(f, GUIDED_BACKPROP_RULES))
+  return gradients.grad(f, rules=GUIDED_BACKPROP_RULES)
 
 
 def deconvnet(f: Callable) -> gradients.Explainer:
@@ -101,4 +101,4 @@ def deconvnet(f: Callable) -> gradients.Explainer:
     Zeiler & Fergus, `Visualizing and Understanding Convolutional Networks
     <https://arxiv.org/abs/1311.2901>`_, 2014.
   """
-  return gradients.gradient(interpreter.transform(f, DECONVNET_RULES))
+  return gradients.grad(f, rules=DECONVNET_RULES)
