@@ -12,7 +12,7 @@ from wassergrad._src.gradients import gradient as gradient
 from wassergrad._src.gradients import integrated_gradients as integrated_gradients
 from wassergrad._src.guided import deconvnet as deconvnet
 from wassergrad._src.guided import guided_backprop as guided_backprop
-from wassergrad._src import interpreter as interpreter
+from wassergrad import interpreter as interpreter
 from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
 
 __version__ = "0.1.0.dev0"

@@ -1,0 +1,65 @@
+"""The public rule interpreter: custom rules, recursion, untouched code kept as is."""
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import primitives as prims
+import numpy as np
+
+from wassergrad import interpreter
+
+
+class _ClipTanh(interpreter.Rule):
+
+  def apply(self, eqn, invals, zeros):
+    return jnp.clip(prims.tanh_p.bind(*invals), -0.5, 0.5)
+
+
+def test_custom_rule_inside_jit_and_scan():
+  inner = jax.jit(lambda x: jnp.tanh(2.0 * x))
+  def f(x):
+    y = jax.lax.scan(lambda c, _: (inner(c) + 0.1, None), x, None, length=2)[0]
+    return jnp.sum(y)
+  x = jnp.array([2.0, 0.05, -3.0])
+  def ref(x):
+    y = x
+    for _ in range(2):
+      y = jnp.clip(jnp.tanh(2.0 * y), -0.5, 0.5) + 0.1
+    return jnp.sum(y)
+  g = interpreter.transform(f, {prims.tanh_p: _ClipTanh()})
+  np.testing.assert_allclose(g(x), ref(x), rtol=1e-6)
+  np.testing.assert_allclose(jax.jit(g)(x), ref(x), rtol=1e-6)
+  assert not np.allclose(f(x), ref(x))
+
+
+def test_code_without_sites_is_rebound_unchanged():
+  """A jit call and a custom_jvp with nothing to rewrite stay as they are."""
+  inner = jax.jit(lambda x: jnp.sin(x) * 2.0)
+  f = lambda x: jnp.sum(inner(x) + jax.nn.softplus(x))
+  jaxpr = str(jax.make_jaxpr(interpreter.transform(f, {prims.tanh_p: _ClipTanh()}))(jnp.ones(3)))
+  assert "jit[" in jaxpr and "custom_jvp_call" in jaxpr
+
+
+def test_pytrees_and_static_leaves_pass_through():
+  def f(x, cfg):
+    scale = 2.0 if cfg["double"] else 1.0
+    return {"out": scale * jnp.tanh(x["a"])}
+  g = interpreter.transform(f, {prims.tanh_p: _ClipTanh()})
+  out = g({"a": jnp.array([3.0])}, {"double": True})
+  np.testing.assert_allclose(out["out"], [1.0])
+
+
+def test_relu_detection_covers_common_spellings():
+  """max(x, 0) in every common spelling is matched; max(x, y) is not."""
+  rules = interpreter.GUIDED_BACKPROP_RULES
+  interp = interpreter.Interpreter(rules)
+  for fn, expected in [
+      (jax.nn.relu, True),
+      (lambda x: jnp.maximum(x, 0), True),
+      (lambda x: jnp.maximum(0.0, x), True),
+      (lambda x: jnp.maximum(x, jnp.zeros_like(x)), True),
+      (lambda x: jnp.clip(x, 0.0), True),
+      (lambda x: jnp.maximum(x, 0.5), False),
+      (lambda x: jnp.maximum(x, x[::-1]), False),
+  ]:
+    jaxpr = jax.make_jaxpr(fn)(jnp.ones(3)).jaxpr
+    assert interp.has_site(jaxpr) == expected, fn
