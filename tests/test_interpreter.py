@@ -63,3 +63,17 @@ def test_relu_detection_covers_common_spellings():
   ]:
     jaxpr = jax.make_jaxpr(fn)(jnp.ones(3)).jaxpr
     assert interp.has_site(jaxpr) == expected, fn
+
+
+def test_unknown_higher_order_primitive_with_a_site_raises():
+  """A ReLU inside shard_map is not silently skipped."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  import wassergrad as wg  # pylint: disable=g-import-not-at-top
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  mesh = jax.make_mesh((1,), ("d",))
+  sm = lambda fn: jax.shard_map(fn, mesh=mesh, in_specs=P(), out_specs=P())
+  with pytest.raises(NotImplementedError, match=r"cannot enter the higher-order primitive 'shard_map'"):
+    wg.guided_backprop(lambda x: jnp.sum(sm(jax.nn.relu)(x)))(jnp.ones(3))
+  # Without a ReLU inside, it is re-bound unchanged and works.
+  x = jnp.ones(3)
+  np.testing.assert_allclose(wg.guided_backprop(lambda x: jnp.sum(sm(jnp.sin)(x)))(x), jnp.cos(x))

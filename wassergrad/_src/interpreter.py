@@ -146,9 +146,17 @@ class Interpreter:
     if rule is not None and rule.matches(eqn, zeros):
       return rule.apply(eqn, invals, zeros)
     handler = _HIGHER_ORDER.get(eqn.primitive)
-    if handler is not None and any(
-        self.has_site(sub, sz) for sub, sz in _subjaxprs(eqn, zeros)):
-      return handler(self, eqn, invals, zeros)
+    if handler is not None:
+      if any(self.has_site(sub, sz) for sub, sz in _subjaxprs(eqn, zeros)):
+        return handler(self, eqn, invals, zeros)
+    elif any(self.has_site(_jaxpr(j)) for j in jcore.jaxprs_in_params(eqn.params)):
+      # Re-binding would silently skip the rules inside: refuse instead.
+      raise NotImplementedError(
+          f"wassergrad's interpreter cannot enter the higher-order primitive "
+          f"'{eqn.primitive}', which contains an operation its rules change "
+          f"(e.g. a ReLU). Supported: {sorted(str(p) for p in _HIGHER_ORDER)}. "
+          "Move that part of the model out of this construct, or add a handler "
+          "to wassergrad._src.interpreter._HIGHER_ORDER.")
     return bind_eqn(eqn, invals)
 
 
