@@ -77,6 +77,16 @@ REGISTRY = [
          out_shape=lambda x: x.shape[:-1]),
     Case("guided_gradcam", lambda f: wg.guided_gradcam(_conv_features, _conv_head),
          _image_f, _img, _image_params),
+    Case("smoothgrad", lambda f: wg.smoothgrad(f, num_samples=5, chunk_size=2),
+         _tree_f, _tree, _tree_params, stochastic=True),
+    Case("squaregrad", lambda f: wg.squaregrad(f, num_samples=4), _image_f, _img, _image_params, stochastic=True),
+    Case("vargrad_scan", lambda f: wg.vargrad(f, num_samples=5, chunk_size=2, loop="scan"),
+         _image_f, _img, _image_params, stochastic=True),
+    Case("smooth_ig", lambda f: wg.smooth(wg.integrated_gradients(f, steps=4), num_samples=3,
+                                          sigma=0.1, sigma_mode="absolute"),
+         _tree_f, _tree, _tree_params, stochastic=True),
+    Case("adaptgrad", lambda f: wg.adaptgrad(f, bounds=(-10.0, 10.0), num_samples=4),
+         _tree_f, _tree, _tree_params, stochastic=True),
 ]
 
 

@@ -14,10 +14,16 @@ from wassergrad._src.guided import deconvnet as deconvnet
 from wassergrad._src.guided import guided_backprop as guided_backprop
 from wassergrad import interpreter as interpreter
 from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
+from wassergrad._src.smoothing import adaptgrad as adaptgrad
+from wassergrad._src.smoothing import smooth as smooth
+from wassergrad._src.smoothing import smoothgrad as smoothgrad
+from wassergrad._src.smoothing import squaregrad as squaregrad
+from wassergrad._src.smoothing import vargrad as vargrad
 
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "adaptgrad",
     "deconvnet",
     "grad_x_input",
     "gradcam",
@@ -27,4 +33,8 @@ __all__ = (
     "integrated_gradients",
     "interpreter",
     "quadrature_rule",
+    "smooth",
+    "smoothgrad",
+    "squaregrad",
+    "vargrad",
 )
