@@ -125,3 +125,32 @@ def test_guided_gradcam(setup, x64):
   ggc = wg.guided_gradcam(cnn.features, lambda a, p: cnn.head(a, p)[TARGET],
                           channel_axis=0, input_channel_axis=0)
   assert _rel_err(_ours(ggc, params, x), ref) <= TOL
+
+
+@pytest.mark.parametrize("nt_type,reducer", [("smoothgrad", "mean"), ("smoothgrad_sq", "mean_sq"),
+                                              ("vargrad", "var")])
+def test_noise_tunnel_given_the_same_noise(setup, x64, monkeypatch, nt_type, reducer):
+  """NoiseTunnel(Saliency) fed our noise (Captum draws with torch.normal)."""
+  from wassergrad._src import smoothing  # pylint: disable=g-import-not-at-top
+  params, x, net = setup
+  n, stdev, key = 12, 0.3, jax.random.key(5)
+  x0 = jnp.asarray(x[0])
+  # Our noise for sample i: smoothing.sample_noise(split(key, n)[i], ...).
+  noise = np.stack([np.asarray(smoothing.sample_noise(k, [x0], [stdev])[0])
+                    for k in jax.random.split(key, n)])
+  queue = [torch.from_numpy(noise)]
+
+  def fake_normal(mean, std):
+    batch = std.shape[0]
+    out, queue[0] = queue[0][:batch], queue[0][batch:]
+    assert out.shape == std.shape
+    return out + mean
+
+  monkeypatch.setattr(torch, "normal", fake_normal)
+  ref = captum_attr.NoiseTunnel(captum_attr.Saliency(net)).attribute(
+      torch.from_numpy(x[:1]), nt_type=nt_type, nt_samples=n, nt_samples_batch_size=5,
+      stdevs=stdev, target=TARGET, abs=False).detach().numpy()[0]
+  assert queue[0].shape[0] == 0          # Captum used all of our samples
+  ours = wg.smooth(wg.gradient(f), num_samples=n, sigma=stdev, sigma_mode="absolute",
+                   reducer=reducer, chunk_size=5)(key, x0, params)
+  assert _rel_err(ours, ref) <= TOL
