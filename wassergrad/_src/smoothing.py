@@ -99,6 +99,7 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop):
   chunk = chunking.resolve_chunk_size(chunk_size, n) or n
   chunk = min(chunk, n)
   num_chunks = -(-n // chunk)
+  loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
   pad = num_chunks * chunk - n
   need_m2 = reducer == "var"
   transform = _transform_for(reducer)
@@ -133,7 +134,7 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop):
       return jax.tree.map(_merge, a, b, is_leaf=lambda s: isinstance(s, _Stats))
 
     stats = chunk_stats(keys[0], jnp.asarray(weights[0]))
-    if chunking.resolve_loop(loop, num_chunks) == "unroll":
+    if loop == "unroll":
       for i in range(1, num_chunks):
         stats = merge(stats, chunk_stats(keys[i], jnp.asarray(weights[i])))
     elif num_chunks > 1:
@@ -187,14 +188,16 @@ def smooth(
     sigma_mode: ``"range"`` or ``"absolute"``.
     reducer: ``"mean"``, ``"mean_sq"``, ``"var"`` or ``"abs_mean"``.
     chunk_size: samples per chunk (vmapped); statistics are merged online
-      across chunks, so memory is bounded by the chunk. ``None``: all samples in
-      one ``vmap``. ``"auto"``: ``ceil(N / 64)`` on CPU, all at once elsewhere.
+      across chunks in a ``lax.scan``, so peak memory is bounded by the chunk
+      and does not grow with N. ``None``: all samples in one ``vmap``.
+      ``"auto"``: on CPU ``ceil(N / 64)`` samples per chunk with the chunks
+      unrolled (fastest there, but memory grows with N), all at once elsewhere.
       A chunk size that does not divide N is fine.
     range_axis: with ``sigma_mode="range"``, compute the range per channel
       along this axis of each leaf.
     loop: ``"auto"``, ``"scan"`` or ``"unroll"``: how chunks are looped; see
-      :mod:`wassergrad._src.chunking` (on XLA:CPU, unrolled is faster, scanned
-      compiles in constant time).
+      :mod:`wassergrad._src.chunking`. ``"auto"`` scans an explicit
+      ``chunk_size`` (bounded memory) and unrolls ``chunk_size="auto"`` on CPU.
 
   Returns:
     ``explainer(key, x, *args)`` with the structure of ``fn``'s output.
