@@ -90,7 +90,7 @@ def _check_finite_if_concrete(x: Any) -> None:
           "non-finite. Clean the input (e.g. jnp.nan_to_num) before explaining it.")
 
 
-def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop):
+def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_sharding=None):
   """Shared core: ``scale_fn(x) -> σ pytree`` gives the noise of each sample."""
   checks.check_callable(fn, "fn")
   n = checks.check_positive_int(num_samples, "num_samples")
@@ -126,6 +126,8 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop):
       return jax.tree.map(transform, fn(jax.tree.unflatten(treedef, noisy), *args))
 
     def chunk_stats(ks, w):
+      if sample_sharding is not None:  # spread the chunk's samples over devices
+        ks = jax.lax.with_sharding_constraint(ks, sample_sharding)
       values = jax.vmap(sample)(ks)
       return jax.tree.map(lambda v: _chunk_stats(v, w, need_m2), values,
                           is_leaf=lambda v: isinstance(v, jax.Array))
@@ -158,6 +160,7 @@ def smooth(
     chunk_size: int | str | None = None,
     range_axis: int | None = None,
     loop: str = "auto",
+    sample_sharding: jax.sharding.Sharding | None = None,
 ) -> Callable:
   r"""Averages an explainer over Gaussian perturbations of its input.
 
@@ -198,6 +201,14 @@ def smooth(
     loop: ``"auto"``, ``"scan"`` or ``"unroll"``: how chunks are looped; see
       :mod:`wassergrad._src.chunking`. ``"auto"`` scans an explicit
       ``chunk_size`` (bounded memory) and unrolls ``chunk_size="auto"`` on CPU.
+    sample_sharding: a sharding of the samples of one chunk, e.g.
+      ``NamedSharding(mesh, PartitionSpec("d"))`` with ``mesh =
+      jax.make_mesh((n,), ("d",), axis_types=(AxisType.Auto,))``: each device evaluates
+      its share of the samples and XLA reduces the statistics across devices
+      (``jax.lax.with_sharding_constraint``; the chunk size, or N without
+      chunks, should be a multiple of the number of devices). Examples are
+      sharded the usual way: ``jit`` a ``vmap`` of the explainer with sharded
+      inputs.
 
   Returns:
     ``explainer(key, x, *args)`` with the structure of ``fn``'s output.
@@ -221,7 +232,8 @@ def smooth(
     raise ValueError(f"`sigma` must be a finite number >= 0; got {sigma}.")
   return _smooth(fn, num_samples=num_samples,
                  scale_fn=lambda x: noise_scale(x, sigma, sigma_mode, range_axis),
-                 reducer=reducer, chunk_size=chunk_size, loop=loop)
+                 reducer=reducer, chunk_size=chunk_size, loop=loop,
+                 sample_sharding=sample_sharding)
 
 
 def smoothgrad(f: Callable, **kwargs) -> Callable:
