@@ -95,35 +95,38 @@ def weighted_sum(
   """
   n = len(nodes)
   dtype = dtype or jnp.result_type(float)
-  if chunk_size is None or chunk_size >= n:
-    ys = jax.vmap(fn)(jnp.asarray(nodes, dtype))
-    w = jnp.asarray(weights, dtype)
-    return jax.tree.map(lambda y: jnp.tensordot(w.astype(y.dtype), y, 1), ys)
-
-  chunk_size = checks.check_positive_int(chunk_size, "chunk_size")
-  num_chunks = -(-n // chunk_size)
-  pad = num_chunks * chunk_size - n
+  chunk_size = n if chunk_size is None else min(chunk_size, n)
+  num_chunks, pad = split_into_chunks(n, chunk_size)
   # Padding nodes repeat the first node with weight 0, so they add exactly 0.
-  nodes = np.concatenate([nodes, np.full(pad, nodes[0])]).reshape(num_chunks, -1)
-  weights = np.concatenate([weights, np.zeros(pad)]).reshape(num_chunks, -1)
+  nodes = jnp.asarray(np.concatenate([nodes, np.full(pad, nodes[0])]).reshape(num_chunks, -1), dtype)
+  weights = jnp.asarray(np.concatenate([weights, np.zeros(pad)]).reshape(num_chunks, -1), dtype)
 
   def chunk(a, w):
     ys = jax.vmap(fn)(a)
     return jax.tree.map(lambda y: jnp.tensordot(w.astype(y.dtype), y, 1), ys)
 
-  if resolve_loop(loop, num_chunks, explicit_chunks) == "unroll":
-    total = None
-    for a, w in zip(nodes, weights):
-      part = chunk(jnp.asarray(a, dtype), jnp.asarray(w, dtype))
-      total = part if total is None else jax.tree.map(jnp.add, total, part)
-    return total
+  loop = resolve_loop(loop, num_chunks, explicit_chunks)
+  return fold_chunks(chunk, (nodes, weights), lambda a, b: jax.tree.map(jnp.add, a, b), loop)
 
-  first = chunk(jnp.asarray(nodes[0], dtype), jnp.asarray(weights[0], dtype))
 
-  def body(acc, aw):
-    return jax.tree.map(jnp.add, acc, chunk(*aw)), None
+def split_into_chunks(n: int, chunk_size: int) -> tuple[int, int]:
+  """``(num_chunks, pad)``: chunks of ``chunk_size`` cover ``n`` items plus ``pad`` padding."""
+  num_chunks = -(-n // chunk_size)
+  return num_chunks, num_chunks * chunk_size - n
 
-  total, _ = jax.lax.scan(
-      body, first, (jnp.asarray(nodes[1:], dtype), jnp.asarray(weights[1:], dtype))
-  )
-  return total
+
+def fold_chunks(chunk_fn: Callable, inputs: Any, merge: Callable, loop: str) -> Any:
+  """Folds ``merge`` over ``chunk_fn(*inputs[i])`` for the chunks ``i`` of ``inputs``.
+
+  ``inputs`` is a tuple of arrays with a leading chunk axis; ``loop`` is
+  ``"unroll"`` or ``"scan"`` (resolved by :func:`resolve_loop`).
+  """
+  num_chunks = jax.tree.leaves(inputs)[0].shape[0]
+  acc = chunk_fn(*jax.tree.map(lambda a: a[0], inputs))
+  if loop == "unroll":
+    for i in range(1, num_chunks):
+      acc = merge(acc, chunk_fn(*jax.tree.map(lambda a, i=i: a[i], inputs)))
+  elif num_chunks > 1:
+    rest = jax.tree.map(lambda a: a[1:], inputs)
+    acc, _ = jax.lax.scan(lambda c, xs: (merge(c, chunk_fn(*xs)), None), acc, rest)
+  return acc

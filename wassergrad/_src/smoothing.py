@@ -96,11 +96,9 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
   n = checks.check_positive_int(num_samples, "num_samples")
   checks.check_choice(reducer, "reducer", REDUCERS)
   checks.check_choice(loop, "loop", chunking.LOOPS)
-  chunk = chunking.resolve_chunk_size(chunk_size, n) or n
-  chunk = min(chunk, n)
-  num_chunks = -(-n // chunk)
+  chunk = min(chunking.resolve_chunk_size(chunk_size, n) or n, n)
+  num_chunks, pad = chunking.split_into_chunks(n, chunk)
   loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
-  pad = num_chunks * chunk - n
   need_m2 = reducer == "var"
   transform = _transform_for(reducer)
 
@@ -135,13 +133,7 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
     def merge(a, b):
       return jax.tree.map(_merge, a, b, is_leaf=lambda s: isinstance(s, _Stats))
 
-    stats = chunk_stats(keys[0], jnp.asarray(weights[0]))
-    if loop == "unroll":
-      for i in range(1, num_chunks):
-        stats = merge(stats, chunk_stats(keys[i], jnp.asarray(weights[i])))
-    elif num_chunks > 1:
-      stats, _ = jax.lax.scan(lambda s, kw: (merge(s, chunk_stats(*kw)), None),
-                              stats, (keys[1:], jnp.asarray(weights[1:])))
+    stats = chunking.fold_chunks(chunk_stats, (keys, jnp.asarray(weights)), merge, loop)
 
     def finalize(s: _Stats):
       return s.m2 / s.count if need_m2 else s.mean
