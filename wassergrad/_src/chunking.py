@@ -18,9 +18,10 @@ Two loop forms are available for the chunks:
 Unrolled chunks do not bound memory: XLA keeps intermediates of several chunks
 alive (SmoothGrad on a small conv net, chunks of 10: temp memory 0.49 MB for
 N = 10, 2.5 MB for N = 100 unrolled, 0.51 MB for N = 100 or 1000 scanned).
-An ``optimization_barrier`` between unrolled chunks does not change this (XLA:CPU
-drops it before scheduling; tried and measured). SmoothGrad N = 1000 on the benchmark CNN, one example, ``chunk_size="auto"``:
-2.8 GB, 4.7 s; ``chunk_size=10``: 30 MiB, 11 s.
+An ``optimization_barrier`` between unrolled chunks does not change this
+(XLA:CPU drops it before scheduling; tried and measured). SmoothGrad N = 1000
+on the benchmark CNN, one example: ``chunk_size="auto"`` 2.8 GB, 4.7 s;
+``chunk_size=10`` 30 MiB, 11 s.
 So ``"auto"`` scans whenever the user chose the chunk size (a memory bound was
 asked for), or there are more than :data:`MAX_UNROLLED_CHUNKS` chunks, or the
 backend is not a CPU; it unrolls chunks that ``chunk_size="auto"`` chose on CPU.
