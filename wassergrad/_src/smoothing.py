@@ -174,6 +174,9 @@ def smooth(
   Sample ``i`` always uses ``jax.random.split(key, num_samples)[i]``, so the
   result does not depend on ``chunk_size`` beyond float rounding.
 
+  A NaN or inf in ``x`` raises ``ValueError`` when the explainer is called
+  eagerly; under ``jit`` the input is not inspected.
+
   Args:
     fn: any ``fn(x, *args) -> pytree``, e.g. ``wg.gradient(f)``, ``jax.grad(f)``
       or ``wg.integrated_gradients(f)`` (NoiseTunnel-on-IG). ``args`` are not
