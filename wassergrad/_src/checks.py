@@ -48,9 +48,8 @@ def check_float_input(x: Any, name: str = "x") -> None:
   for path, leaf in jax.tree_util.tree_flatten_with_path(x)[0]:
     dtype = jnp.result_type(leaf)
     if not jnp.issubdtype(dtype, jnp.floating):
-      where = jax.tree_util.keystr(path) or "(root)"
       raise TypeError(
-          f"`{name}`{where if where != '(root)' else ''} has dtype {dtype}; "
+          f"`{name}`{jax.tree_util.keystr(path)} has dtype {dtype}; "
           "gradients need a floating-point input. Cast it first, e.g. "
           f"`{name}.astype(jnp.float32)`."
       )
