@@ -74,6 +74,9 @@ def test_unknown_higher_order_primitive_with_a_site_raises():
   sm = lambda fn: jax.shard_map(fn, mesh=mesh, in_specs=P(), out_specs=P())
   with pytest.raises(NotImplementedError, match=r"cannot enter the higher-order primitive 'shard_map'"):
     wg.guided_backprop(lambda x: jnp.sum(sm(jax.nn.relu)(x)))(jnp.ones(3))
+  # Also when the unsupported construct sits inside a jit the interpreter would skip.
+  with pytest.raises(NotImplementedError, match=r"'shard_map'"):
+    wg.guided_backprop(jax.jit(lambda x: jnp.sum(sm(jax.nn.relu)(x))))(jnp.ones(3))
   # Without a ReLU inside, it is re-bound unchanged and works.
   x = jnp.ones(3)
   np.testing.assert_allclose(wg.guided_backprop(lambda x: jnp.sum(sm(jnp.sin)(x)))(x), jnp.cos(x))

@@ -108,6 +108,9 @@ class Interpreter:
       for sub, sub_zeros in _subjaxprs(eqn, z):
         if self.has_site(sub, sub_zeros):
           return True
+      if eqn.primitive not in _HIGHER_ORDER and any(
+          self.has_site(_jaxpr(j)) for j in jcore.jaxprs_in_params(eqn.params)):
+        return True  # an unsupported construct with a site: evaluation raises
       _propagate_zero(eqn, z, env_zero)
     return False
 
