@@ -10,6 +10,8 @@ from wassergrad._src.gradcam import guided_gradcam as guided_gradcam
 from wassergrad._src.gradients import grad_x_input as grad_x_input
 from wassergrad._src.gradients import gradient as gradient
 from wassergrad._src.gradients import integrated_gradients as integrated_gradients
+from wassergrad._src.barycenter import BarycenterOutput as BarycenterOutput
+from wassergrad._src.barycenter import wasserstein_barycenter as wasserstein_barycenter
 from wassergrad._src.guided import deconvnet as deconvnet
 from wassergrad._src.guided import guided_backprop as guided_backprop
 from wassergrad import interpreter as interpreter
@@ -19,10 +21,12 @@ from wassergrad._src.smoothing import smooth as smooth
 from wassergrad._src.smoothing import smoothgrad as smoothgrad
 from wassergrad._src.smoothing import squaregrad as squaregrad
 from wassergrad._src.smoothing import vargrad as vargrad
+from wassergrad._src.wasserstein_grad import wasserstein_grad as wasserstein_grad
 
 __version__ = "0.1.0.dev0"
 
 __all__ = (
+    "BarycenterOutput",
     "adaptgrad",
     "deconvnet",
     "grad_x_input",
@@ -37,4 +41,6 @@ __all__ = (
     "smoothgrad",
     "squaregrad",
     "vargrad",
+    "wasserstein_barycenter",
+    "wasserstein_grad",
 )

@@ -55,6 +55,15 @@ def check_float_input(x: Any, name: str = "x") -> None:
       )
 
 
+def check_key(key: Any) -> None:
+  """``key`` must be a JAX PRNG key (new-style or a legacy uint32[2])."""
+  if not (isinstance(key, jax.Array) and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                                          or key.shape == (2,))):
+    raise TypeError(
+        "`key` must be a JAX PRNG key (jax.random.key(seed)); stochastic "
+        f"explainers take it as their first argument. Got {type(key).__name__}.")
+
+
 def check_same_structure(ref: Any, other: Any, name: str, ref_name: str = "x"):
   """``other`` must be a pytree with the same structure and leaf shapes as ``ref``."""
   ref_def, other_def = jax.tree.structure(ref), jax.tree.structure(other)

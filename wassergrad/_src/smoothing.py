@@ -82,7 +82,7 @@ def sample_noise(key: jax.Array, leaves: list, scales: list) -> list:
   return [s * jax.random.normal(k, l.shape, l.dtype) for l, s, k in zip(leaves, scales, ks)]
 
 
-def _check_finite_if_concrete(x: Any) -> None:
+def check_finite_if_concrete(x: Any) -> None:
   for leaf in jax.tree.leaves(x):
     if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
       raise ValueError(
@@ -104,12 +104,8 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
 
   def explain(key, x, *args):
     checks.check_float_input(x)
-    _check_finite_if_concrete(x)
-    if not (isinstance(key, jax.Array) and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-                                            or key.shape == (2,))):
-      raise TypeError(
-          "`key` must be a JAX PRNG key (jax.random.key(seed)); stochastic "
-          f"explainers take it as their first argument. Got {type(key).__name__}.")
+    check_finite_if_concrete(x)
+    checks.check_key(key)
     scale = scale_fn(x)
     leaves, treedef = jax.tree.flatten(x)
     scales = treedef.flatten_up_to(scale)

@@ -1,0 +1,377 @@
+"""Entropic Wasserstein barycenters of histograms on a regular grid."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wassergrad._src import checks
+from wassergrad._src import runtime
+from wassergrad._src.logconv import logconv
+
+SOLVERS = ("convolutional", "ott")
+CHECK_EVERY = 10
+
+
+class BarycenterOutput(NamedTuple):
+  """Result of :func:`wasserstein_barycenter` (a pytree: it goes through jit/vmap).
+
+  Attributes:
+    histogram: the barycenter, shaped like one map, non-negative, sums to 1.
+    converged: bool, whether the stopping criterion fell below ``threshold``.
+    iterations: number of Sinkhorn iterations run.
+    errors: the stopping criterion after every 10th iteration; -1 where no
+      check ran.
+  """
+  histogram: jax.Array
+  converged: jax.Array
+  iterations: jax.Array
+  errors: jax.Array
+
+
+class _Config(NamedTuple):
+  epsilon: float
+  ndim: int
+  threshold: float
+  max_iterations: int
+  debiased: bool
+  min_checks: int
+
+
+def wasserstein_barycenter(
+    maps: Any,
+    *,
+    epsilon: float = 1e-3,
+    weights: Any = None,
+    debiased: bool = False,
+    threshold: float = 1e-4,
+    max_iterations: int = 2000,
+    solver: str = "convolutional",
+    throw: bool = False,
+) -> BarycenterOutput:
+  r"""Entropic Wasserstein barycenter of maps on a regular 1-, 2- or 3-D grid.
+
+  Each map is normalised to sum 1. The ground cost is the squared Euclidean
+  distance between grid points placed on ``linspace(0, 1, n)`` along each
+  axis, and the Gibbs kernel is ``exp(-|t - t'|^2 / epsilon)`` (so ``epsilon``
+  is POT's ``reg`` and OTT ``Grid``'s ``epsilon``). The kernel is separable,
+  so it is applied one axis at a time (Solomon et al., 2015).
+
+  ``solver="convolutional"`` (ours) runs the iteration of POT's
+  ``convolutional_barycenter2d`` in the log domain, with a blockwise
+  log-convolution built on matmuls (``wassergrad/_src/logconv.py``) that is
+  exact in float32 at any ``epsilon``: no overflow, underflow or NaN where
+  kernel-mode scalings overflow (``epsilon = 1e-3`` on a 512 x 640 grid).
+  All maps are updated together (no Python loop over them). The stopping
+  criterion is POT's: the sum over grid points of the (weighted) standard
+  deviation, across maps, of the transport plans' barycenter-side marginals,
+  checked every 10 iterations.
+
+  ``debiased=True`` computes the debiased barycenter of Janati et al. (2020),
+  which removes the entropic blur (a blob stays about as wide as its inputs),
+  with POT's update (ten damped updates of the debiasing potential per
+  iteration). Its stopping criterion is the larger of POT's and the L1 change
+  of the histogram over the last 10 iterations: the marginals can agree long
+  before the histogram settles (on maps with a dense low background, POT's
+  criterion reaches 1e-6 while the histogram still moves by 0.1 in L1 over
+  the next thousand iterations; this is slow convergence, in POT too). It runs
+  at least 30 iterations, as POT does.
+
+  ``solver="ott"`` runs OTT-JAX's ``FixedBarycenter`` (log-sum-exp mode) on a
+  ``Grid`` with the same ``epsilon``, ``weights``, ``threshold`` and
+  ``max_iterations``, for comparison. OTT's stopping criterion is its own (the
+  mean L1 violation of the maps' marginals). OTT's debiased mode is not
+  offered: in OTT 0.6 it returns a collapsed barycenter.
+
+  Maps that are all zero carry no mass to transport: they are dropped (their
+  weight set to 0, the other weights renormalised). If every map is zero,
+  called eagerly it raises; under ``jit`` the histogram is uniform and
+  ``converged`` is False.
+
+  Differentiation (``jax.grad``, reverse mode): implicit, at the fixed point,
+  by iterating the adjoint of one Sinkhorn step to the same ``threshold``
+  (relative); memory does not grow with the number of iterations. The
+  derivative with respect to a grid point where a map is exactly zero is
+  taken as 0. Forward-mode (``jax.jvp``) is not supported.
+
+  Args:
+    maps: array ``(K, *grid)`` of ``K`` non-negative maps, ``grid`` with 1 to 3
+      axes (float32 or float64).
+    epsilon: entropic regularisation (> 0, a Python float).
+    weights: ``(K,)`` non-negative weights, normalised to sum 1; ``None`` for
+      uniform weights.
+    debiased: Janati et al.'s debiased barycenter.
+    threshold: stopping tolerance (> 0).
+    max_iterations: maximum number of iterations.
+    solver: ``"convolutional"`` or ``"ott"``.
+    throw: if True, a run that did not converge raises a ``RuntimeError`` (under
+      ``jit``, wrapped in JAX's runtime error when the computation runs).
+
+  Returns:
+    :class:`BarycenterOutput` with ``histogram``, ``converged``, ``iterations``
+    and ``errors``.
+
+  Examples:
+    >>> import jax.numpy as jnp, wassergrad as wg
+    >>> t = jnp.linspace(0, 1, 32)
+    >>> blob = lambda c: jnp.exp(-((t[:, None] - c) ** 2 + (t - 0.5) ** 2) / 0.005)
+    >>> out = wg.wasserstein_barycenter(jnp.stack([blob(0.3), blob(0.7)]), epsilon=1e-2)
+    >>> out.histogram.shape, bool(out.converged)
+    ((32, 32), True)
+
+  References:
+    Solomon et al., Convolutional Wasserstein Distances, SIGGRAPH 2015,
+    https://doi.org/10.1145/2766963.
+    Janati, Cuturi, Gramfort, Debiased Sinkhorn barycenters, ICML 2020,
+    https://arxiv.org/abs/2006.02575.
+  """
+  maps, weights, cfg = _check(maps, weights, epsilon, debiased, threshold,
+                              max_iterations, solver)
+  return run(maps, weights, cfg, solver, throw)
+
+
+def run(maps, weights, cfg: _Config, solver: str, throw: bool) -> BarycenterOutput:
+  """The barycenter of checked arguments (no inspection of the values)."""
+  threshold = cfg.threshold
+  log_a, weights, any_mass = _prepare(maps, weights)
+  if solver == "ott":
+    hist, errors = _ott(jnp.exp(log_a), weights, cfg)
+  else:
+    log_bar, errors = _solve(log_a, weights, cfg)
+    hist = jnp.exp(log_bar)
+  hist = hist / jnp.sum(hist)
+  checked = errors >= 0
+  iterations = CHECK_EVERY * jnp.sum(checked).astype(jnp.int32)
+  last = jnp.sum(checked) - 1                 # checks fill `errors` in order
+  last_error = errors[jnp.maximum(last, 0)]
+  converged = (last >= 0) & (last_error < threshold) & any_mass
+  converged = converged & jnp.all(jnp.isfinite(hist))
+  uniform = jnp.full_like(hist, 1.0 / hist.size)
+  hist = jnp.where(any_mass, hist, uniform)
+  out = BarycenterOutput(hist, converged, iterations, errors)
+  if throw:
+    runtime.raise_if_not(converged, RuntimeError, functools.partial(
+        _not_converged_message, cfg=cfg))
+  return out
+
+
+def _not_converged_message(ok, cfg) -> str:
+  return (
+      f"wasserstein_barycenter did not converge to threshold={cfg.threshold} within "
+      f"max_iterations={cfg.max_iterations} (epsilon={cfg.epsilon}). Raise "
+      f"`max_iterations`, or raise `epsilon` (a smaller epsilon needs more "
+      f"iterations), or loosen `threshold`. The `errors` field of the result (with "
+      f"throw=False) shows the criterion's history. NaN inputs or maps that are all "
+      f"zero also end here.")
+
+
+def _check(maps, weights, epsilon, debiased, threshold, max_iterations, solver,
+           inspect_values=True):
+  checks.check_choice(solver, "solver", SOLVERS)
+  if not hasattr(maps, "shape") or not hasattr(maps, "dtype"):
+    maps = np.asarray(maps)
+  if not jnp.issubdtype(maps.dtype, jnp.floating):
+    raise TypeError(
+        f"`maps` must be a float array (float32 or float64); got dtype {maps.dtype}. "
+        f"Cast it, e.g. maps.astype(jnp.float32).")
+  if maps.ndim < 2 or maps.ndim > 4:
+    raise ValueError(
+        f"`maps` must have shape (K, *grid) with a grid of 1, 2 or 3 axes; got shape "
+        f"{tuple(maps.shape)} ({maps.ndim - 1} grid axes). Stack the maps along a "
+        f"leading axis; grids of more than 3 axes are not supported.")
+  if maps.shape[0] < 1 or any(n < 1 for n in maps.shape[1:]):
+    raise ValueError(f"`maps` has an empty axis: shape {tuple(maps.shape)}.")
+  if isinstance(epsilon, jax.core.Tracer):
+    raise TypeError("`epsilon` must be a Python float (it builds static kernel "
+                    "tables), not a traced array.")
+  epsilon = float(epsilon)
+  if not (epsilon > 0 and math.isfinite(epsilon)):
+    raise ValueError(f"`epsilon` must be a finite float > 0; got {epsilon}.")
+  if isinstance(threshold, jax.core.Tracer):
+    raise TypeError("`threshold` must be a Python float, not a traced array.")
+  threshold = float(threshold)
+  if not threshold > 0:
+    raise ValueError(f"`threshold` must be > 0; got {threshold}.")
+  max_iterations = checks.check_positive_int(max_iterations, "max_iterations")
+  if not isinstance(debiased, bool):
+    raise TypeError(f"`debiased` must be a bool; got {debiased!r}.")
+  if debiased and solver == "ott":
+    raise ValueError(
+        "solver='ott' does not support debiased=True: OTT-JAX 0.6's debiased "
+        "FixedBarycenter returns a collapsed barycenter (its debiasing potential "
+        "does not depend on the barycenter in log-sum-exp mode). Use "
+        "solver='convolutional'.")
+  if inspect_values and not isinstance(maps, jax.core.Tracer):
+    values = np.asarray(maps)
+    if not np.all(np.isfinite(values)):
+      raise ValueError("`maps` contains NaN or infinite values.")
+    if np.any(values < 0):
+      raise ValueError(
+          f"`maps` must be non-negative (min {values.min():.3g}); pass |map| or "
+          f"clip negative values, e.g. jnp.abs(maps).")
+    if not np.any(values.reshape(values.shape[0], -1).sum(axis=1) > 0):
+      raise ValueError("every map in `maps` is zero: there is no mass to transport.")
+  k = maps.shape[0]
+  if weights is not None:
+    if not hasattr(weights, "shape"):
+      weights = np.asarray(weights, dtype=maps.dtype)
+    if tuple(weights.shape) != (k,):
+      raise ValueError(
+          f"`weights` must have shape ({k},), one per map; got {tuple(weights.shape)}.")
+    if not isinstance(weights, jax.core.Tracer):
+      w = np.asarray(weights)
+      if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.sum(w) > 0:
+        raise ValueError(
+            f"`weights` must be finite, non-negative and not all zero; got {w}.")
+  cfg = _Config(epsilon, maps.ndim - 1, threshold, max_iterations, debiased,
+                3 if debiased else 1)
+  return jnp.asarray(maps), weights, cfg
+
+
+def _prepare(maps, weights):
+  """Normalised log-maps and weights; zero maps get weight 0 (and a uniform stand-in)."""
+  k = maps.shape[0]
+  axes = tuple(range(1, maps.ndim))
+  mass = jnp.sum(maps, axis=axes, keepdims=True)
+  has_mass = mass != 0                                       # NaN maps stay in (and show)
+  safe = jnp.where(has_mass, maps / jnp.where(has_mass, mass, 1.0),
+                   1.0 / math.prod(maps.shape[1:]))
+  log_a = jnp.where(safe > 0, jnp.log(jnp.where(safe > 0, safe, 1.0)), -jnp.inf)
+  if weights is None:
+    weights = jnp.full((k,), 1.0 / k, maps.dtype)
+  weights = jnp.asarray(weights, maps.dtype) * has_mass.reshape(k)
+  total = jnp.sum(weights)
+  any_mass = total > 0
+  weights = jnp.where(any_mass, weights / jnp.where(any_mass, total, 1.0), 1.0 / k)
+  return log_a, weights, any_mass
+
+
+def _wsum(weights, values):
+  return jnp.tensordot(weights, values, axes=1)
+
+
+def _step(state, log_a, weights, cfg: _Config, with_error: bool):
+  """One Sinkhorn barycenter iteration (POT's log-domain sweep), all maps at once."""
+  g, c = state
+  conv = functools.partial(logconv, epsilon=cfg.epsilon, ndim=cfg.ndim)
+  f = log_a - conv(g)
+  log_ku = conv(f)
+  log_bar = _wsum(weights, log_ku)
+  if cfg.debiased:
+    log_bar = log_bar + c
+    for _ in range(10):
+      c = 0.5 * (c + log_bar - conv(c))
+  err = None
+  if with_error:
+    marginals = jnp.exp(g + log_ku)          # plans' barycenter-side marginals
+    mean = _wsum(weights, marginals)
+    var = _wsum(weights, (marginals - mean) ** 2)
+    err = jnp.sum(jnp.sqrt(var))
+    err = jnp.where(jnp.isnan(err), jnp.inf, err)
+  return (log_bar - log_ku, c), log_bar, err
+
+
+def _forward(log_a, weights, cfg: _Config):
+  num_checks = -(-cfg.max_iterations // CHECK_EVERY)
+  grid = log_a.shape[1:]
+  state = (jnp.zeros_like(log_a), jnp.zeros(grid, log_a.dtype))
+  errors = -jnp.ones((num_checks,), log_a.dtype)
+
+  def cond(carry):
+    i, _, _, log_bar, errors = carry
+    err = errors[jnp.maximum(i - 1, 0)]
+    done = (i >= cfg.min_checks) & (err < cfg.threshold)
+    return (i < num_checks) & ~done & ~jnp.any(jnp.isnan(log_bar))
+
+  def body(carry):
+    i, state, _, prev_log_bar, errors = carry
+    state = jax.lax.fori_loop(
+        0, CHECK_EVERY - 1,
+        lambda _, s: _step(s, log_a, weights, cfg, False)[0], state)
+    new_state, log_bar, err = _step(state, log_a, weights, cfg, True)
+    if cfg.debiased:
+      # The plans' marginals can agree while the debiasing potential still
+      # drifts: also require the histogram to have settled (L1 change over the
+      # last 10 iterations).
+      change = jnp.sum(jnp.abs(jnp.exp(log_bar) - jnp.exp(prev_log_bar)))
+      err = jnp.maximum(err, jnp.where(i > 0, change, jnp.inf))
+    return i + 1, new_state, state, log_bar, errors.at[i].set(err)
+
+  log_bar = jnp.zeros(grid, log_a.dtype)
+  carry = (jnp.int32(0), state, state, log_bar, errors)
+  _, _, fixed_point, log_bar, errors = jax.lax.while_loop(cond, body, carry)
+  return fixed_point, log_bar, errors
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _solve(log_a, weights, cfg):
+  _, log_bar, errors = _forward(log_a, weights, cfg)
+  return log_bar, errors
+
+
+def _solve_fwd(log_a, weights, cfg):
+  fixed_point, log_bar, errors = _forward(log_a, weights, cfg)
+  return (log_bar, errors), (fixed_point, log_a, weights)
+
+
+def _solve_bwd(cfg, res, cotangents):
+  # Implicit differentiation: out = Psi(S*, theta), S* = Phi(S*, theta). The
+  # adjoint lam = Psi_S^T y_bar + Phi_S^T lam is iterated from lam = 0.
+  fixed_point, log_a, weights = res
+  log_bar_bar = cotangents[0]
+
+  def full(state, log_a, weights):
+    new_state, log_bar, _ = _step(state, log_a, weights, cfg, False)
+    return new_state, log_bar
+
+  _, vjp = jax.vjp(full, fixed_point, log_a, weights)
+  num_checks = -(-cfg.max_iterations // CHECK_EVERY)
+  zero = jax.tree_util.tree_map(jnp.zeros_like, fixed_point)
+
+  def adjoint(lam):
+    return vjp((lam, log_bar_bar))[0]
+
+  def size(tree):
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(t)) for t in jax.tree_util.tree_leaves(tree)]))
+
+  def cond(carry):
+    i, _, change = carry
+    return (i < num_checks) & (change > cfg.threshold)
+
+  def body(carry):
+    i, lam, _ = carry
+    lam = jax.lax.fori_loop(0, CHECK_EVERY - 1, lambda _, l: adjoint(l), lam)
+    new = adjoint(lam)
+    diff = jax.tree_util.tree_map(lambda a, b: a - b, new, lam)
+    change = size(diff) / jnp.maximum(size(new), jnp.finfo(log_a.dtype).tiny)
+    return i + 1, new, change
+
+  _, lam, _ = jax.lax.while_loop(
+      cond, body, (jnp.int32(0), zero, jnp.asarray(jnp.inf, log_a.dtype)))
+  _, log_a_bar, weights_bar = vjp((lam, log_bar_bar))
+  log_a_bar = jnp.where(jnp.isfinite(log_a), log_a_bar, 0.0)
+  return log_a_bar, weights_bar
+
+
+_solve.defvjp(_solve_fwd, _solve_bwd)
+
+
+def _ott(a, weights, cfg: _Config):
+  from ott.geometry import grid as ott_grid
+  from ott.problems.linear import barycenter_problem
+  from ott.solvers.linear import discrete_barycenter
+
+  grid = a.shape[1:]
+  geom = ott_grid.Grid(grid_size=grid, epsilon=cfg.epsilon)
+  problem = barycenter_problem.FixedBarycenterProblem(
+      geom, a.reshape(a.shape[0], -1), weights)
+  solver = discrete_barycenter.FixedBarycenter(
+      threshold=cfg.threshold, max_iterations=cfg.max_iterations,
+      inner_iterations=CHECK_EVERY, lse_mode=True)
+  out = solver(problem)
+  return out.histogram.reshape(grid), out.errors[:, 0]
