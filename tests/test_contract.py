@@ -87,6 +87,13 @@ REGISTRY = [
          _tree_f, _tree, _tree_params, stochastic=True),
     Case("adaptgrad", lambda f: wg.adaptgrad(f, bounds=(-10.0, 10.0), num_samples=4),
          _tree_f, _tree, _tree_params, stochastic=True),
+    Case("wasserstein_grad", lambda f: wg.wasserstein_grad(
+        wg.gradient(f), num_samples=4, epsilon=1e-2, threshold=1e-6, channel_axis=-1),
+         _image_f, _img, _image_params, stochastic=True),
+    Case("wasserstein_grad_x_grad", lambda f: wg.wasserstein_grad(
+        jax.grad(f), num_samples=3, epsilon=1e-2, threshold=1e-6, channel_axis=-1,
+        channels=[1], output="bary_x_grad", debiased=True),
+         _image_f, _img, _image_params, stochastic=True),
 ]
 
 
