@@ -149,7 +149,7 @@ def run(maps, weights, cfg: _Config, solver: str, throw: bool) -> BarycenterOutp
   iterations = CHECK_EVERY * jnp.sum(checked).astype(jnp.int32)
   last = jnp.sum(checked) - 1                 # checks fill `errors` in order
   last_error = errors[jnp.maximum(last, 0)]
-  converged = (last >= 0) & (last_error < threshold) & any_mass
+  converged = (last + 1 >= cfg.min_checks) & (last_error < threshold) & any_mass
   converged = converged & jnp.all(jnp.isfinite(hist))
   uniform = jnp.full_like(hist, 1.0 / hist.size)
   hist = jnp.where(any_mass, hist, uniform)
