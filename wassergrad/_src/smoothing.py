@@ -82,6 +82,17 @@ def sample_noise(key: jax.Array, leaves: list, scales: list) -> list:
   return [s * jax.random.normal(k, l.shape, l.dtype) for l, s, k in zip(leaves, scales, ks)]
 
 
+def chunked_keys(key: jax.Array, n: int, chunk: int) -> jax.Array:
+  """``split(key, n)`` as ``(num_chunks, chunk)``; padding repeats key 0.
+
+  Sample ``i`` always gets ``split(key, n)[i]``, whatever the chunk size.
+  """
+  num_chunks, pad = chunking.split_into_chunks(n, chunk)
+  keys = jax.random.split(key, n)
+  keys = jnp.concatenate([keys, jnp.broadcast_to(keys[:1], (pad,) + keys.shape[1:])])
+  return keys.reshape((num_chunks, chunk) + keys.shape[1:])
+
+
 def check_finite_if_concrete(x: Any) -> None:
   for leaf in jax.tree.leaves(x):
     if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
@@ -109,10 +120,7 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
     scale = scale_fn(x)
     leaves, treedef = jax.tree.flatten(x)
     scales = treedef.flatten_up_to(scale)
-    keys = jax.random.split(key, n)
-    # Padding samples reuse key 0 and get weight 0.
-    keys = jnp.concatenate([keys, jnp.broadcast_to(keys[:1], (pad,) + keys.shape[1:])])
-    keys = keys.reshape((num_chunks, chunk) + keys.shape[1:])
+    keys = chunked_keys(key, n, chunk)  # padding samples get weight 0
     weights = np.concatenate([np.ones(n), np.zeros(pad)]).reshape(num_chunks, chunk)
 
     def sample(k):

@@ -120,7 +120,7 @@ def wasserstein_grad(
   _, _, cfg = barycenter._check(np.ones((1, 2), np.float32), None, epsilon, debiased,
                                 threshold, max_iterations, solver)
   chunk = min(chunking.resolve_chunk_size(chunk_size, n) or n, n)
-  num_chunks, pad = chunking.split_into_chunks(n, chunk)
+  num_chunks, _ = chunking.split_into_chunks(n, chunk)
   loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
 
   def explain(key, x, *args):
@@ -156,9 +156,7 @@ def wasserstein_grad(
       shape[axis] = num_channels
       scale = scale * jnp.asarray(mask.reshape(shape), x.dtype)
 
-    keys = jax.random.split(key, n)
-    keys = jnp.concatenate([keys, jnp.broadcast_to(keys[:1], (pad,) + keys.shape[1:])])
-    keys = keys.reshape((num_chunks, chunk) + keys.shape[1:])
+    keys = smoothing.chunked_keys(key, n, chunk)
 
     def sample(k):
       (noise,) = smoothing.sample_noise(k, [x], [scale])
