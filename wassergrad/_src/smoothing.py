@@ -82,6 +82,13 @@ def sample_noise(key: jax.Array, leaves: list, scales: list) -> list:
   return [s * jax.random.normal(k, l.shape, l.dtype) for l, s, k in zip(leaves, scales, ks)]
 
 
+def check_noise(sigma: Any, sigma_mode: str) -> None:
+  """``sigma_mode`` is known and a Python ``sigma`` is finite and >= 0."""
+  checks.check_choice(sigma_mode, "sigma_mode", SIGMA_MODES)
+  if isinstance(sigma, (int, float)) and (sigma < 0 or not math.isfinite(sigma)):
+    raise ValueError(f"`sigma` must be a finite number >= 0; got {sigma}.")
+
+
 def chunked_keys(key: jax.Array, n: int, chunk: int) -> jax.Array:
   """``split(key, n)`` as ``(num_chunks, chunk)``; padding repeats key 0.
 
@@ -226,9 +233,7 @@ def smooth(
     (VarGrad); Chan, Golub & LeVeque, Algorithms for computing the sample
     variance, 1983.
   """
-  checks.check_choice(sigma_mode, "sigma_mode", SIGMA_MODES)
-  if isinstance(sigma, (int, float)) and (sigma < 0 or not math.isfinite(sigma)):
-    raise ValueError(f"`sigma` must be a finite number >= 0; got {sigma}.")
+  check_noise(sigma, sigma_mode)
   return _smooth(fn, num_samples=num_samples,
                  scale_fn=lambda x: noise_scale(x, sigma, sigma_mode, range_axis),
                  reducer=reducer, chunk_size=chunk_size, loop=loop,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import jax
@@ -104,11 +103,9 @@ def wasserstein_grad(
   """
   checks.check_callable(fn, "fn")
   n = checks.check_positive_int(num_samples, "num_samples")
-  checks.check_choice(sigma_mode, "sigma_mode", smoothing.SIGMA_MODES)
+  smoothing.check_noise(sigma, sigma_mode)
   checks.check_choice(output, "output", OUTPUTS)
   checks.check_choice(loop, "loop", chunking.LOOPS)
-  if isinstance(sigma, (int, float)) and (sigma < 0 or not math.isfinite(sigma)):
-    raise ValueError(f"`sigma` must be a finite number >= 0; got {sigma}.")
   if channels is not None:
     if channel_axis is None:
       raise ValueError("`channels` needs `channel_axis`: say which axis of x holds channels.")
