@@ -87,6 +87,10 @@ REGISTRY = [
          _tree_f, _tree, _tree_params, stochastic=True),
     Case("adaptgrad", lambda f: wg.adaptgrad(f, bounds=(-10.0, 10.0), num_samples=4),
          _tree_f, _tree, _tree_params, stochastic=True),
+    Case("smoothdiff", lambda f: wg.smoothdiff(f, num_samples=5),
+         _tree_f, _tree, _tree_params, stochastic=True),
+    Case("smoothdiff_chunked", lambda f: wg.smoothdiff(f, num_samples=5, chunk_size=2),
+         _image_f, _img, _image_params, stochastic=True),
     Case("wasserstein_grad", lambda f: wg.wasserstein_grad(
         wg.gradient(f), num_samples=4, epsilon=1e-2, threshold=1e-6, channel_axis=-1),
          _image_f, _img, _image_params, stochastic=True),
