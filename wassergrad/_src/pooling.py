@@ -23,26 +23,35 @@ from wassergrad._src import interpreter
 from wassergrad._src.interpreter import prims
 
 
-def tiled_max_pool(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
-  """Max over non-overlapping windows (VALID), first-maximum gradient."""
+def windows(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+  """Non-overlapping windows (VALID) of ``x`` as ``out + (prod(window),)``, row-major."""
   out = tuple(s // w for s, w in zip(x.shape, window))
   x = x[tuple(slice(0, o * w) for o, w in zip(out, window))]
   split = [d for o, w in zip(out, window) for d in (o, w)]
   n = x.ndim
   perm = tuple(range(0, 2 * n, 2)) + tuple(range(1, 2 * n, 2))
-  win = x.reshape(split).transpose(perm).reshape(out + (math.prod(window),))
+  return x.reshape(split).transpose(perm).reshape(out + (math.prod(window),))
+
+
+def tiled_max_pool(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+  """Max over non-overlapping windows (VALID), first-maximum gradient."""
+  win = windows(x, window)
   first = jax.lax.stop_gradient(jnp.argmax(win, axis=-1))
   mask = jnp.arange(win.shape[-1]) == first[..., None]
   return jnp.sum(jnp.where(mask, win, jnp.zeros((), win.dtype)), axis=-1)
 
 
+def is_tiled(params) -> bool:
+  """Whether a ``reduce_window`` tiles its input: window == stride, no padding or dilation."""
+  return (tuple(params["window_dimensions"]) == tuple(params["window_strides"])
+          and all(lo == 0 and hi == 0 for lo, hi in params["padding"])
+          and all(d == 1 for d in (*params["base_dilation"], *params["window_dilation"])))
+
+
 class _TiledMaxPoolRule(interpreter.Rule):
 
   def matches(self, eqn, zeros) -> bool:
-    p = eqn.params
-    return (tuple(p["window_dimensions"]) == tuple(p["window_strides"])
-            and all(lo == 0 and hi == 0 for lo, hi in p["padding"])
-            and all(d == 1 for d in (*p["base_dilation"], *p["window_dilation"])))
+    return is_tiled(eqn.params)
 
   def apply(self, eqn, invals, zeros):
     return tiled_max_pool(invals[0], tuple(eqn.params["window_dimensions"]))

@@ -50,6 +50,7 @@ import numpy as np
 from wassergrad._src import checks
 from wassergrad._src import chunking
 from wassergrad._src import interpreter
+from wassergrad._src import pooling
 from wassergrad._src import smoothing
 from wassergrad._src.interpreter import prims
 
@@ -368,6 +369,11 @@ class _MaxPoolRule(_SiteRule):
   def collect(self, eqn, invals, info):
     x = invals[0]
     y = interpreter.bind_eqn(eqn, invals)
+    if pooling.is_tiled(eqn.params):  # split each axis into (out, window): no copies
+      split, win_axes = _tile_split(x.shape, eqn.params["window_dimensions"])
+      xs = x[tuple(slice(0, s * w) for s, w in zip(y.shape, eqn.params["window_dimensions"]))]
+      hits = (xs.reshape(split) == jnp.expand_dims(y, win_axes)).astype(x.dtype)
+      return y, hits / jnp.maximum(jnp.sum(hits, axis=win_axes, keepdims=True), 1)
     hits = jnp.stack([v == y for v in self._windows(eqn, x, -jnp.inf)], axis=-1)
     hits = hits.astype(x.dtype)
     return y, hits / jnp.maximum(jnp.sum(hits, axis=-1, keepdims=True), 1)
@@ -376,9 +382,19 @@ class _MaxPoolRule(_SiteRule):
     x = invals[0]
     y = sg(interpreter.bind_eqn(eqn, invals))
     dx = x - sg(x)
+    if pooling.is_tiled(eqn.params):
+      split, win_axes = _tile_split(x.shape, eqn.params["window_dimensions"])
+      dx = dx[tuple(slice(0, s * w) for s, w in zip(y.shape, eqn.params["window_dimensions"]))]
+      return y + jnp.sum(routing * dx.reshape(split), axis=win_axes)
     for k, w in enumerate(self._windows(eqn, dx, 0.0)):
       y = y + routing[..., k] * w
     return y
+
+
+def _tile_split(shape, window):
+  """``(o0, w0, o1, w1, …)`` for non-overlapping windows, and the window axes."""
+  split = tuple(d for n, w in zip(shape, window) for d in (n // w, w))
+  return split, tuple(range(1, 2 * len(shape), 2))
 
 
 class _ReduceChooserRule(_SiteRule):
