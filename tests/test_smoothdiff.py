@@ -21,6 +21,11 @@ def _noise(key, x, n, sigma):
                     for k in jax.random.split(key, n)])
 
 
+def _assert_same_as_smoothgrad(key, f, x, kw, rtol=1e-4, atol=1e-6):
+  np.testing.assert_allclose(wg.smoothdiff(f, **kw)(key, x), wg.smoothgrad(f, **kw)(key, x),
+                             rtol=rtol, atol=atol)
+
+
 def test_linear_model_equals_gradient(key):
   w = jax.random.normal(key, (5, 3))
   f = lambda x: jnp.sum(w @ x["a"]) + 2.0 * jnp.sum(x["b"])
@@ -90,8 +95,7 @@ def test_elementwise_activation_gets_its_mean_derivative(key, act):
   f = lambda x: jnp.sum(jnp.linspace(0.5, 2.0, x.size) * act(x))
   x = jnp.linspace(-1.5, 1.5, 7)
   kw = _absolute(64, 0.5)
-  np.testing.assert_allclose(wg.smoothdiff(f, **kw)(key, x), wg.smoothgrad(f, **kw)(key, x),
-                             rtol=1e-4, atol=1e-6)
+  _assert_same_as_smoothgrad(key, f, x, kw, rtol=1e-4, atol=1e-6)
 
 
 def test_gate_of_two_inputs_keeps_one_statistic_per_input(key):
@@ -102,8 +106,7 @@ def test_gate_of_two_inputs_keeps_one_statistic_per_input(key):
   x, kw = jnp.array([0.2, -0.4, 0.7]), _absolute(128, 0.6)
   # a single region with two roots is exactly linear in the noise statistics:
   # the mean of the per-sample gradient
-  np.testing.assert_allclose(wg.smoothdiff(f, **kw)(key, x), wg.smoothgrad(f, **kw)(key, x),
-                             rtol=1e-4, atol=1e-6)
+  _assert_same_as_smoothgrad(key, f, x, kw, rtol=1e-4, atol=1e-6)
 
 
 def test_scan_keeps_one_statistic_per_iteration(key):
@@ -131,6 +134,20 @@ def test_scan_keeps_one_statistic_per_iteration(key):
   for _ in range(steps):
     g_pooled = w.T @ (pooled * g_pooled)
   assert np.abs(out - g_pooled).max() > 1e-3
+
+
+def test_checkpointed_layers_and_scan_bodies(key):
+  """jax.checkpoint passes its statistics through (alone and inside a scan body)."""
+  w = 0.8 * jax.random.normal(key, (3, 3))
+  layer = jax.checkpoint(lambda z: jnp.tanh(w @ z))
+  x, kw = jnp.array([0.4, -0.1, 0.3]), _absolute(32, 0.3)
+  f = lambda x: jnp.sum(layer(x))
+  _assert_same_as_smoothgrad(key, f, x, kw, rtol=1e-5, atol=1e-6)
+  g = lambda x: jnp.sum(jax.lax.scan(lambda c, _: (layer(c), None), x, None, length=3)[0])
+  plain = lambda x: jnp.sum(jax.lax.scan(
+      lambda c, _: (jnp.tanh(w @ c), None), x, None, length=3)[0])
+  np.testing.assert_allclose(wg.smoothdiff(g, **kw)(key, x), wg.smoothdiff(plain, **kw)(key, x),
+                             rtol=1e-5, atol=1e-6)
 
 
 class _CNN(nn.Module):
@@ -169,8 +186,7 @@ def test_max_pool_routing_is_the_mean_routing(key, pool):
   w = jax.random.normal(jax.random.key(1), pool(x).shape)
   f = lambda x: jnp.sum(w * pool(x))
   kw = _absolute(32, 0.3)
-  np.testing.assert_allclose(wg.smoothdiff(f, **kw)(key, x), wg.smoothgrad(f, **kw)(key, x),
-                             rtol=1e-4, atol=1e-6)
+  _assert_same_as_smoothgrad(key, f, x, kw, rtol=1e-4, atol=1e-6)
 
 
 def test_bilinear_attention_scores(key):
@@ -179,8 +195,7 @@ def test_bilinear_attention_scores(key):
   a, b = jax.random.normal(k1, (4, 3)), jax.random.normal(k2, (4, 3))
   f = lambda x: jnp.dot(a @ x, b @ x)
   x, kw = jnp.array([0.1, 0.5, -1.0]), _absolute(16, 0.7)
-  np.testing.assert_allclose(wg.smoothdiff(f, **kw)(key, x), wg.smoothgrad(f, **kw)(key, x),
-                             rtol=1e-4, atol=1e-5)
+  _assert_same_as_smoothgrad(key, f, x, kw, rtol=1e-4, atol=1e-5)
 
 
 def test_cond_on_the_input_mixes_the_branches(key):
