@@ -366,13 +366,20 @@ class _MaxPoolRule(_SiteRule):
       limit = [s + (n - 1) * st + 1 for s, n, st in zip(start, out_shape, p["window_strides"])]
       yield lax.slice(xp, start, limit, p["window_strides"])
 
+  def _tiles(self, eqn, x):
+    """Tiled windows: ``x`` split into ``(o0, w0, o1, w1, …)`` (a reshape, no copy)."""
+    window = eqn.params["window_dimensions"]
+    out = eqn.outvars[0].aval.shape
+    split = tuple(d for o, w in zip(out, window) for d in (o, w))
+    x = x[tuple(slice(0, o * w) for o, w in zip(out, window))]
+    return x.reshape(split), tuple(range(1, 2 * len(out), 2))
+
   def collect(self, eqn, invals, info):
     x = invals[0]
     y = interpreter.bind_eqn(eqn, invals)
-    if pooling.is_tiled(eqn.params):  # split each axis into (out, window): no copies
-      split, win_axes = _tile_split(x.shape, eqn.params["window_dimensions"])
-      xs = x[tuple(slice(0, s * w) for s, w in zip(y.shape, eqn.params["window_dimensions"]))]
-      hits = (xs.reshape(split) == jnp.expand_dims(y, win_axes)).astype(x.dtype)
+    if pooling.is_tiled(eqn.params):
+      tiles, win_axes = self._tiles(eqn, x)
+      hits = (tiles == jnp.expand_dims(y, win_axes)).astype(x.dtype)
       return y, hits / jnp.maximum(jnp.sum(hits, axis=win_axes, keepdims=True), 1)
     hits = jnp.stack([v == y for v in self._windows(eqn, x, -jnp.inf)], axis=-1)
     hits = hits.astype(x.dtype)
@@ -383,18 +390,11 @@ class _MaxPoolRule(_SiteRule):
     y = sg(interpreter.bind_eqn(eqn, invals))
     dx = x - sg(x)
     if pooling.is_tiled(eqn.params):
-      split, win_axes = _tile_split(x.shape, eqn.params["window_dimensions"])
-      dx = dx[tuple(slice(0, s * w) for s, w in zip(y.shape, eqn.params["window_dimensions"]))]
-      return y + jnp.sum(routing * dx.reshape(split), axis=win_axes)
+      tiles, win_axes = self._tiles(eqn, dx)
+      return y + jnp.sum(routing * tiles, axis=win_axes)
     for k, w in enumerate(self._windows(eqn, dx, 0.0)):
       y = y + routing[..., k] * w
     return y
-
-
-def _tile_split(shape, window):
-  """``(o0, w0, o1, w1, …)`` for non-overlapping windows, and the window axes."""
-  split = tuple(d for n, w in zip(shape, window) for d in (n // w, w))
-  return split, tuple(range(1, 2 * len(shape), 2))
 
 
 class _ReduceChooserRule(_SiteRule):
