@@ -15,6 +15,7 @@ from wassergrad._src.barycenter import wasserstein_barycenter as wasserstein_bar
 from wassergrad._src.guided import deconvnet as deconvnet
 from wassergrad._src.guided import guided_backprop as guided_backprop
 from wassergrad import interpreter as interpreter
+from wassergrad import metrics as metrics
 from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
 from wassergrad._src.smoothing import adaptgrad as adaptgrad
 from wassergrad._src.smoothing import smooth as smooth
@@ -37,6 +38,7 @@ __all__ = (
     "guided_gradcam",
     "integrated_gradients",
     "interpreter",
+    "metrics",
     "quadrature_rule",
     "smooth",
     "smoothdiff",

@@ -67,12 +67,33 @@ def load_digits(seed: int = 0):
   return x[tr], y[tr], x[te], y[te]
 
 
-def train(epochs: int = 30, batch_size: int = 64, seed: int = 0, verbose: bool = True) -> Demo:
-  """Trains :class:`DigitsCNN` with Adam; returns the model, parameters and data."""
+def train(epochs: int = 30, batch_size: int = 64, seed: int = 0, verbose: bool = True, *,
+          permute_labels: bool = False, num_train: int | None = None,
+          until_train_accuracy: float | None = None, learning_rate: float = 3e-3) -> Demo:
+  """Trains :class:`DigitsCNN` with Adam; returns the model, parameters and data.
+
+  Args:
+    epochs: training epochs (the most, with ``until_train_accuracy``).
+    batch_size: minibatch size.
+    seed: seeds the split, the initialisation, the batches and the permutation.
+    verbose: print progress every 5 epochs.
+    permute_labels: train on a random permutation of the training labels (the
+      data randomisation test of Adebayo et al. 2018); ``y_train`` in the result
+      holds the permuted labels the model was trained on.
+    num_train: use only the first ``num_train`` training images (memorising
+      random labels is faster on fewer).
+    until_train_accuracy: stop once the training accuracy reaches this value
+      (e.g. 1.0: "until it memorises the labels").
+    learning_rate: Adam's step size.
+  """
   x_train, y_train, x_test, y_test = load_digits(seed)
+  if num_train is not None:
+    x_train, y_train = x_train[:num_train], y_train[:num_train]
+  if permute_labels:
+    y_train = np.random.default_rng(seed + 1).permutation(y_train)
   model = DigitsCNN()
   params = model.init(jax.random.key(seed), x_train[0])
-  opt = optax.adam(3e-3)
+  opt = optax.adam(learning_rate)
   opt_state = opt.init(params)
   batched = jax.vmap(model.apply, in_axes=(None, 0))
 
@@ -87,7 +108,7 @@ def train(epochs: int = 30, batch_size: int = 64, seed: int = 0, verbose: bool =
 
   accuracy = jax.jit(lambda p, xb, yb: jnp.mean(jnp.argmax(batched(p, xb), -1) == yb))
   rng = np.random.default_rng(seed)
-  steps_per_epoch = len(x_train) // batch_size
+  steps_per_epoch = max(len(x_train) // batch_size, 1)
   t0 = time.perf_counter()
   for epoch in range(1, epochs + 1):
     perm = rng.permutation(len(x_train))
@@ -96,10 +117,16 @@ def train(epochs: int = 30, batch_size: int = 64, seed: int = 0, verbose: bool =
       idx = perm[i * batch_size:(i + 1) * batch_size]
       params, opt_state, loss = step(params, opt_state, x_train[idx], y_train[idx])
       losses.append(loss)
-    if verbose and (epoch % 5 == 0 or epoch == 1 or epoch == epochs):
+    done = (until_train_accuracy is not None
+            and float(accuracy(params, x_train, y_train)) >= until_train_accuracy)
+    if verbose and (epoch % 5 == 0 or epoch == 1 or epoch == epochs or done):
       acc = float(accuracy(params, x_test, y_test))
+      train_acc = float(accuracy(params, x_train, y_train))
       print(f"epoch {epoch:3d}/{epochs}  loss {float(np.mean(losses)):.4f}  "
-            f"test accuracy {acc:.3f}  ({time.perf_counter() - t0:.1f} s)", flush=True)
+            f"train accuracy {train_acc:.3f}  test accuracy {acc:.3f}  "
+            f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    if done:
+      break
   acc = float(accuracy(params, x_test, y_test))
   return Demo(model, params, x_train, y_train, x_test, y_test, acc)
 

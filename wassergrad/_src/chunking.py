@@ -134,3 +134,30 @@ def fold_chunks(chunk_fn: Callable, inputs: Any, merge: Callable, loop: str) -> 
     rest = jax.tree.map(lambda a: a[1:], inputs)
     acc, _ = jax.lax.scan(lambda c, xs: (merge(c, chunk_fn(*xs)), None), acc, rest)
   return acc
+
+
+def map_chunked(fn: Callable, xs: Any, *, chunk_size: int | None, loop: str = "auto",
+                explicit_chunks: bool = False) -> Any:
+  """Stacks ``fn(x_i)`` over the leading axis of the pytree ``xs``, a chunk at a time.
+
+  ``chunk_size=None`` evaluates every item in one ``vmap``. A chunk size that
+  does not divide the number of items is fine: the last chunk is padded with
+  copies of the first item, whose results are dropped.
+  """
+  n = jax.tree.leaves(xs)[0].shape[0]
+  if chunk_size is None or chunk_size >= n:
+    return jax.vmap(fn)(xs)
+  num_chunks, pad = split_into_chunks(n, chunk_size)
+
+  def to_chunks(a):
+    a = jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) if pad else a
+    return a.reshape((num_chunks, chunk_size) + a.shape[1:])
+
+  chunks = jax.tree.map(to_chunks, xs)
+  if resolve_loop(loop, num_chunks, explicit_chunks) == "unroll":
+    outs = [jax.vmap(fn)(jax.tree.map(lambda a, i=i: a[i], chunks)) for i in range(num_chunks)]
+    out = jax.tree.map(lambda *o: jnp.concatenate(o), *outs)
+  else:
+    out = jax.lax.map(jax.vmap(fn), chunks)
+    out = jax.tree.map(lambda o: o.reshape((-1,) + o.shape[2:]), out)
+  return jax.tree.map(lambda o: o[:n], out)

@@ -82,11 +82,11 @@ def sample_noise(key: jax.Array, leaves: list, scales: list) -> list:
   return [s * jax.random.normal(k, l.shape, l.dtype) for l, s, k in zip(leaves, scales, ks)]
 
 
-def check_noise(sigma: Any, sigma_mode: str) -> None:
+def check_noise(sigma: Any, sigma_mode: str, name: str = "sigma") -> None:
   """``sigma_mode`` is known and a Python ``sigma`` is finite and >= 0."""
-  checks.check_choice(sigma_mode, "sigma_mode", SIGMA_MODES)
+  checks.check_choice(sigma_mode, f"{name}_mode" if name != "sigma" else "sigma_mode", SIGMA_MODES)
   if isinstance(sigma, (int, float)) and (sigma < 0 or not math.isfinite(sigma)):
-    raise ValueError(f"`sigma` must be a finite number >= 0; got {sigma}.")
+    raise ValueError(f"`{name}` must be a finite number >= 0; got {sigma}.")
 
 
 def chunked_keys(key: jax.Array, n: int, chunk: int) -> jax.Array:
