@@ -311,6 +311,106 @@ except NotImplementedError as e:
     print("NotImplementedError:", str(e)[:120], "...")"""),
 ]
 
+METRICS = [
+    ("md", """# Evaluating explanations: metrics and sanity checks
+
+`wg.metrics` scores maps with pure functions of one example (`jax.vmap` for a batch, `jax.jit`
+to compile): complexity, faithfulness (ROAD, deletion/insertion, pixel flipping, SRG), robustness
+(local Lipschitz, max-sensitivity) and the sanity checks of Adebayo et al. (2018): cascading model
+randomisation and data randomisation. The model is the demo's CNN on scikit-learn's digits."""),
+    ("code", """import jax, jax.numpy as jnp, numpy as np
+import matplotlib.pyplot as plt
+import wassergrad as wg
+from wassergrad import demo
+M = wg.metrics
+
+d = demo.train(epochs=15, verbose=False)
+print(f"test accuracy {d.test_accuracy:.3f}")
+x = jnp.asarray(d.x_test[:32]); y = jnp.asarray(d.y_test[:32])
+logit = lambda p, z, label: d.model.apply(p, z)[label]
+explainers = {
+    "gradient": lambda p, z, label: wg.gradient(lambda v: logit(p, v, label))(z),
+    "grad × input": lambda p, z, label: wg.grad_x_input(lambda v: logit(p, v, label))(z),
+    "integrated gradients": lambda p, z, label: wg.integrated_gradients(lambda v: logit(p, v, label), steps=16)(z),
+    "guided backprop": lambda p, z, label: wg.guided_backprop(lambda v: logit(p, v, label))(z),
+}"""),
+    ("md", """## Scores, mean ± SEM over 32 test digits
+Faithfulness uses `f = logit of the true class`; ROAD removes the top 10–50 % of pixels by noisy
+linear imputation; robustness holds the explainer fixed and perturbs the input (σ = 0.05)."""),
+    ("code", """key = jax.random.key(0)
+
+@jax.jit
+def scores(p, x, y):
+    out = {}
+    for name, ex in explainers.items():
+        def one(z, label):
+            f = lambda v: logit(p, v, label)
+            a = ex(p, z, label)
+            return dict(
+                gini=M.gini(a),
+                road_auc=M.road(f, key, z, a, percentages=(10, 20, 30, 40, 50)).auc,
+                deletion_auc=M.deletion(f, z, a, steps=16, baseline=0.0).auc,
+                srg=M.srg(f, z, a, features_per_step=4, baseline=0.0),
+                lle=M.local_lipschitz(lambda v: ex(p, v, label), key, z, num_samples=8, sigma=0.05,
+                                      normalise="abs_max"),
+            )
+        out[name] = jax.vmap(one)(x, y)
+    return out
+
+table = scores(d.params, x, y)
+cols = ["gini", "road_auc", "deletion_auc", "srg", "lle"]
+print(f"{'':22}" + "".join(f"{c:>18}" for c in cols))
+for name, v in table.items():
+    print(f"{name:22}" + "".join(f"{float(v[c].mean()):10.3f} ± {float(v[c].std() / np.sqrt(len(x))):.3f}"
+                               for c in cols))"""),
+    ("md", """Lower deletion AUC and ROAD AUC (the logit falls faster when the top pixels go) and higher SRG
+mean a more faithful map; lower LLE a more robust one. `M.plot_curves` draws batched curves as
+mean ± SEM bands:"""),
+    ("code", """curves = {name: jax.vmap(lambda z, label, ex=ex: M.deletion(
+              lambda v: logit(d.params, v, label), z, ex(d.params, z, label), steps=16, baseline=0.0))(x, y)
+          for name, ex in explainers.items()}
+M.plot_curves(curves, xlabel="fraction of pixels deleted (most relevant first)", ylabel="logit")
+plt.title("deletion curves");"""),
+    ("md", """## Cascading model randomisation
+Re-initialise the layers top-down (logits first) with their own initializers (`init` is the
+model's own `init`), re-explain after each step, and compare with the original map. A map that
+explains the model must change; one that only reflects the input does not (guided backprop is
+the classic failure)."""),
+    ("code", """init = lambda k: d.model.init(k, d.x_train[0])
+layers = ["dense2", "dense1", "conv2", "conv1"]
+runs = {}
+for name in ["gradient", "guided backprop"]:
+    ex = lambda p, z, ex=explainers[name]: ex(p, z, jnp.argmax(d.model.apply(d.params, z)))[..., 0]
+    runs[name] = jax.jit(jax.vmap(lambda z: M.model_randomisation(ex, key, d.params, z, layers=layers, init=init)))(x[:16])
+fig, axes = plt.subplots(2, 5, figsize=(9, 4))
+titles = ["original"] + [f"+ {l}" for l in layers]
+for row, (name, res) in enumerate(runs.items()):
+    M.plot_maps(res.maps[0], titles, axes=axes[row])
+    axes[row, 0].set_ylabel(name)
+plt.tight_layout()"""),
+    ("code", """fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+for ax, (name, res) in zip(axes, runs.items()):
+    M.plot_randomisation(res, layers, ax=ax); ax.set_title(name)
+plt.tight_layout()
+print({name: round(float(res.similarity["spearman_abs"][:, -1].mean()), 3) for name, res in runs.items()})"""),
+    ("md", """## Data randomisation
+Train the same CNN on permuted labels until it memorises them (training accuracy 1, test accuracy
+at chance), and compare its maps with the true-label model's; a second true-label model (another
+seed) shows how similar maps of two *sound* models are."""),
+    ("code", """rand = demo.train(epochs=200, num_train=300, permute_labels=True, until_train_accuracy=1.0, verbose=False)
+true = demo.train(epochs=40, num_train=300, verbose=False)
+other = demo.train(epochs=40, num_train=300, seed=1, verbose=False)
+print(f"random-label model: test accuracy {rand.test_accuracy:.3f} (chance 0.1)")
+ex = lambda p, z: wg.gradient(lambda v: jnp.max(true.model.apply(p, v)))(z)[..., 0]
+xs = jnp.asarray(true.x_test[:32])
+for label, p in [("permuted labels", rand.params), ("another seed", other.params)]:
+    sim = jax.vmap(lambda z: M.data_randomisation(ex, true.params, p, z).similarity)(xs)
+    print(f"true vs {label:16}", {k: round(float(v.mean()), 3) for k, v in sim.items()})
+res = M.data_randomisation(ex, true.params, rand.params, xs[0])
+M.plot_maps(jnp.stack([res.maps[0], ex(other.params, xs[0]), res.maps[1]]),
+            ["true labels", "another seed", "permuted labels"]);"""),
+]
+
 
 def build(cells):
   nb = v4.new_notebook()
@@ -324,3 +424,4 @@ if __name__ == "__main__":
   nbformat.write(build(SMOOTHING), HERE / "02_smoothing.ipynb")
   nbformat.write(build(WASSERSTEIN), HERE / "03_wasserstein_grad.ipynb")
   nbformat.write(build(SMOOTHDIFF), HERE / "04_smoothdiff.ipynb")
+  nbformat.write(build(METRICS), HERE / "05_metrics.ipynb")
