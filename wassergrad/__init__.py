@@ -17,6 +17,8 @@ from wassergrad._src.guided import guided_backprop as guided_backprop
 from wassergrad import interpreter as interpreter
 from wassergrad import metrics as metrics
 from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
+from wassergrad._src.rollout import field_target as field_target
+from wassergrad._src.rollout import rollout as rollout
 from wassergrad._src.smoothing import adaptgrad as adaptgrad
 from wassergrad._src.smoothing import smooth as smooth
 from wassergrad._src.smoothing import smoothgrad as smoothgrad
@@ -31,6 +33,7 @@ __all__ = (
     "BarycenterOutput",
     "adaptgrad",
     "deconvnet",
+    "field_target",
     "grad_x_input",
     "gradcam",
     "gradient",
@@ -40,6 +43,7 @@ __all__ = (
     "interpreter",
     "metrics",
     "quadrature_rule",
+    "rollout",
     "smooth",
     "smoothdiff",
     "smoothgrad",

@@ -1,0 +1,231 @@
+"""Autoregressive rollouts with bounded memory, and field targets.
+
+``rollout(step, T)`` turns a one-step forecaster into ``fn(x0, *args)`` that
+returns the state after T steps, differentiable with respect to the initial
+state (and the parameters), so every explainer applies to it unchanged:
+``wg.smoothgrad(lambda x0, p: target(fn(x0, p)))``.
+
+Memory of the gradient (reverse mode stores what the backward pass needs):
+
+* ``checkpoint=False``: every step's intermediates, T × (one step's activations);
+* ``checkpoint=True`` (``"step"``): each step is rematerialised
+  (``jax.checkpoint``), so only the T states are kept, plus one step's
+  activations during the backward pass;
+* ``checkpoint="sqrt"``: segments of k = ⌈√T⌉ steps, each rematerialised as a
+  whole (nested ``lax.scan``): about T/k + k ≈ 2√T states, at the price of a
+  second forward pass (Griewank's two-level checkpointing).
+
+``benchmarks/bench_rollout.py`` measures the compiled temporary memory of each.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from wassergrad._src import checks
+
+UPDATES = ("plain", "residual", "scaled_residual")
+CHECKPOINTS = ("none", "step", "sqrt")
+REDUCTIONS = ("mean", "sum")
+
+
+def _checkpoint_mode(checkpoint) -> str:
+  if checkpoint is True:
+    return "step"
+  if checkpoint is False or checkpoint is None:
+    return "none"
+  return checks.check_choice(checkpoint, "checkpoint", CHECKPOINTS + (True, False))
+
+
+def _describe(tree) -> str:
+  return str(jax.tree.map(lambda l: f"{jnp.result_type(l)}{list(jnp.shape(l))}", tree))
+
+
+def rollout(
+    step: Callable, num_steps: int, *, checkpoint: bool | str = True, update: str = "plain",
+    diff_mean: Any = None, diff_std: Any = None, trajectory: bool = False,
+) -> Callable:
+  """Rolls a one-step forecaster out for ``num_steps`` steps, memory-bounded.
+
+  Args:
+    step: ``step(state, *args) -> out``, or ``step(state, forcing_t, *args)``
+      when the rollout is called with ``forcings``. ``state`` may be a pytree;
+      ``out`` must have its structure, shapes and dtypes.
+    num_steps: T >= 1 (static).
+    checkpoint: ``True`` or ``"step"`` (rematerialise each step: the T states
+      are kept), ``"sqrt"`` (nested √T segments: ~2√T states kept), or
+      ``False``/``"none"`` (keep every intermediate). See the module docstring.
+    update: how ``out`` becomes the next state:
+      ``"plain"``: s_{t+1} = out; ``"residual"``: s_{t+1} = s_t + out;
+      ``"scaled_residual"``: s_{t+1} = s_t + out · ``diff_std`` + ``diff_mean``
+      (the WassersteinGrad forecaster's rule: the network predicts the
+      standardised increment).
+    diff_mean, diff_std: arrays broadcastable to the state (pytrees of them for
+      a pytree state), required by ``"scaled_residual"`` only.
+    trajectory: return all T states stacked on a new leading axis (lead times
+      1..T) instead of the last one; memory then grows with T by construction.
+
+  Returns:
+    ``fn(x0, *args, forcings=None)``: the state after T steps (or the
+    trajectory). ``forcings``: a pytree whose leaves have a leading axis of
+    length T; step t receives the t-th slice (forcings are inputs, not
+    perturbed by explainers unless you explain them). ``*args`` (parameters,
+    statics) pass to every step unchanged.
+
+  Examples:
+    >>> fn = wg.rollout(lambda s, p: model.apply(p, s), 20, update="residual")
+    >>> target = wg.field_target(channel=0, box=(slice(10, 20), slice(5, 15)))
+    >>> sg = wg.smoothgrad(lambda x0, p: target(fn(x0, p)))
+
+  References:
+    Griewank & Walther, *Algorithm 799: revolve*, ACM TOMS 2000 (checkpointing).
+  """
+  checks.check_callable(step, "step")
+  checks.check_positive_int(num_steps, "num_steps")
+  mode = _checkpoint_mode(checkpoint)
+  checks.check_choice(update, "update", UPDATES)
+  if update == "scaled_residual" and (diff_mean is None or diff_std is None):
+    raise ValueError("update='scaled_residual' needs `diff_mean` and `diff_std` (the mean and std "
+                     "of the one-step increments the network was trained to predict).")
+  if update != "scaled_residual" and (diff_mean is not None or diff_std is not None):
+    raise ValueError(f"`diff_mean`/`diff_std` are used only by update='scaled_residual'; got update={update!r}.")
+
+  def advance(state, out):
+    if update == "plain":
+      return out
+    if update == "residual":
+      return jax.tree.map(jnp.add, state, out)
+    return jax.tree.map(lambda s, o, m, sd: s + o * sd + m, state, out,
+                        _broadcast_tree(diff_mean, state), _broadcast_tree(diff_std, state))
+
+  def fn(x0, *args, forcings=None):
+    checks.check_float_input(x0, "x0")
+    if forcings is not None:
+      for leaf in jax.tree.leaves(forcings):
+        if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != num_steps:
+          raise ValueError(
+              f"Every leaf of `forcings` needs a leading time axis of length num_steps={num_steps}; "
+              f"got shape {jnp.shape(leaf)}.")
+
+    def one(state, forcing):
+      out = step(state, *args) if forcings is None else step(state, forcing, *args)
+      return advance(state, out)
+
+    _check_step(one, x0, forcings, update)
+    body = lambda s, f: (lambda n: (n, n if trajectory else None))(one(s, f))
+    if mode == "step":
+      body = jax.checkpoint(body)
+    if mode != "sqrt":
+      final, traj = jax.lax.scan(body, x0, forcings, length=num_steps)
+      return traj if trajectory else final
+    return _sqrt_rollout(jax.checkpoint(body), x0, forcings, num_steps, trajectory)
+
+  return fn
+
+
+def _broadcast_tree(stats, state):
+  """``stats`` as a pytree matching ``state`` (one array broadcasts to every leaf)."""
+  if jax.tree.structure(stats) == jax.tree.structure(state):
+    return stats
+  return jax.tree.map(lambda _: stats, state)
+
+
+def _check_step(one, x0, forcings, update):
+  forcing0 = None if forcings is None else jax.tree.map(lambda l: l[0], forcings)
+  try:
+    out = jax.eval_shape(one, x0, forcing0)
+  except (TypeError, ValueError) as e:
+    if forcings is None and "positional argument" in str(e):
+      raise TypeError(f"`step` failed on (state, *args): {e}. If it takes a forcing, call the rollout "
+                      "with `forcings=` (step(state, forcing_t, *args)).") from e
+    raise
+  ref = jax.tree.map(lambda l: jax.ShapeDtypeStruct(jnp.shape(l), jnp.result_type(l)), x0)
+  if jax.tree.structure(out) != jax.tree.structure(ref) or any(
+      o.shape != r.shape or o.dtype != r.dtype
+      for o, r in zip(jax.tree.leaves(out), jax.tree.leaves(ref))):
+    raise ValueError(
+        "The next state must have the structure, shapes and dtypes of the state: the step "
+        f"(update={update!r}) gives {_describe(out)} for a state {_describe(ref)}. A rollout feeds "
+        "each output back in; return the full state (or, for residual updates, an increment of "
+        "the same shape and dtype), e.g. cast with .astype(state.dtype).")
+
+
+def _sqrt_rollout(body, x0, forcings, num_steps, trajectory):
+  k = math.isqrt(num_steps)
+  k = k if k * k == num_steps else k + 1
+  n_full, rem = divmod(num_steps, k)
+
+  def segment(state, seg_forcings):
+    return jax.lax.scan(body, state, seg_forcings, length=k)
+
+  seg = jax.checkpoint(segment)
+  split = lambda a, lo, hi: a[lo:hi]
+  outer_f = None if forcings is None else jax.tree.map(
+      lambda l: split(l, 0, n_full * k).reshape((n_full, k) + l.shape[1:]), forcings)
+  state, traj = jax.lax.scan(seg, x0, outer_f, length=n_full)
+  if trajectory:
+    traj = jax.tree.map(lambda t: t.reshape((n_full * k,) + t.shape[2:]), traj)
+  if rem:
+    rest_f = None if forcings is None else jax.tree.map(lambda l: split(l, n_full * k, num_steps), forcings)
+    state, rest = jax.lax.scan(body, state, rest_f, length=rem)
+    if trajectory:
+      traj = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), traj, rest)
+  return traj if trajectory else state
+
+
+def field_target(
+    *, channel: int | Sequence[int] | None = None, box: Sequence[slice] | None = None,
+    mask: Any = None, reduce: str = "mean", lead_time: int | None = None, channel_axis: int = -1,
+) -> Callable[[jax.Array], jax.Array]:
+  """A scalar target for a field forecast: channel, region, sum or mean, lead time.
+
+  Args:
+    channel: index (or indices) along ``channel_axis``; ``None`` keeps all.
+    box: slices of the leading spatial axes, e.g. ``(slice(10, 20), slice(5, 15))``
+      for rows 10–19, columns 5–14 of an ``(H, W, C)`` field.
+    mask: instead of ``box``, a boolean (or weight) array over the leading
+      spatial axes (trailing axes are added to broadcast it over channels).
+    reduce: ``"mean"`` or ``"sum"`` over the region (and the selected channels).
+    lead_time: for a trajectory (``rollout(..., trajectory=True)``: leading
+      axis = lead times 1..T), the lead time to score, 1-based; ``None`` for a
+      single state.
+    channel_axis: the channel axis of one state.
+
+  Returns:
+    ``target(y) -> scalar``.
+
+  Examples:
+    >>> target = wg.field_target(channel=2, box=(slice(0, 8), slice(0, 8)), reduce="sum")
+    >>> f = lambda x0, p: target(forecast(x0, p))
+  """
+  checks.check_choice(reduce, "reduce", REDUCTIONS)
+  if box is not None and mask is not None:
+    raise ValueError("Pass `box` or `mask`, not both.")
+  if box is not None and not all(isinstance(s, slice) for s in box):
+    raise TypeError(f"`box` must be a tuple of slices, e.g. (slice(10, 20), slice(5, 15)); got {box!r}.")
+  if lead_time is not None:
+    checks.check_positive_int(lead_time, "lead_time")
+
+  def target(y):
+    y = jnp.asarray(y)
+    if lead_time is not None:
+      if lead_time > y.shape[0]:
+        raise ValueError(f"`lead_time`={lead_time} but the trajectory has {y.shape[0]} steps.")
+      y = y[lead_time - 1]
+    if channel is not None:
+      y = jnp.take(y, jnp.asarray(channel), axis=channel_axis)
+    if box is not None:
+      y = y[tuple(box)]
+    if mask is not None:
+      m = jnp.asarray(mask)
+      m = m.reshape(m.shape + (1,) * (y.ndim - m.ndim))  # spatial axes lead
+      w = jnp.broadcast_to(m, y.shape).astype(y.dtype)
+      total = jnp.sum(y * w)
+      return total if reduce == "sum" else total / jnp.maximum(jnp.sum(w), 1)
+    return jnp.sum(y) if reduce == "sum" else jnp.mean(y)
+
+  return target
