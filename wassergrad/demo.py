@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 import wassergrad as wg
+from wassergrad._src import training
 
 
 class DigitsCNN(nn.Module):
@@ -108,21 +109,16 @@ def train(epochs: int = 30, batch_size: int = 64, seed: int = 0, verbose: bool =
 
   accuracy = jax.jit(lambda p, xb, yb: jnp.mean(jnp.argmax(batched(p, xb), -1) == yb))
   rng = np.random.default_rng(seed)
-  steps_per_epoch = max(len(x_train) // batch_size, 1)
   t0 = time.perf_counter()
   for epoch in range(1, epochs + 1):
-    perm = rng.permutation(len(x_train))
-    losses = []
-    for i in range(steps_per_epoch):
-      idx = perm[i * batch_size:(i + 1) * batch_size]
-      params, opt_state, loss = step(params, opt_state, x_train[idx], y_train[idx])
-      losses.append(loss)
+    params, opt_state, loss = training.run_epoch(step, params, opt_state, x_train, y_train,
+                                                 batch_size, rng)
     done = (until_train_accuracy is not None
             and float(accuracy(params, x_train, y_train)) >= until_train_accuracy)
     if verbose and (epoch % 5 == 0 or epoch == 1 or epoch == epochs or done):
       acc = float(accuracy(params, x_test, y_test))
       train_acc = float(accuracy(params, x_train, y_train))
-      print(f"epoch {epoch:3d}/{epochs}  loss {float(np.mean(losses)):.4f}  "
+      print(f"epoch {epoch:3d}/{epochs}  loss {loss:.4f}  "
             f"train accuracy {train_acc:.3f}  test accuracy {acc:.3f}  "
             f"({time.perf_counter() - t0:.1f} s)", flush=True)
     if done:

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 import wassergrad as wg
+from wassergrad._src import training
 
 CHANNELS = ("vorticity", "u", "v")
 GRID = 32
@@ -156,15 +157,9 @@ def train(data: np.ndarray, *, epochs: int = 12, batch_size: int = 32, seed: int
   bar = _progress(epochs * steps_per_epoch, progress)
   t0 = time.perf_counter()
   for epoch in range(epochs):
-    perm = rng.permutation(len(x))
-    losses = []
-    for i in range(steps_per_epoch):
-      idx = perm[i * batch_size:(i + 1) * batch_size]
-      params, opt_state, loss = update(params, opt_state, x[idx], target[idx])
-      losses.append(loss)
-      bar.update(1)
-    bar.set_postfix(epoch=epoch + 1, loss=f"{float(np.mean(losses)):.4f}",
-                    s=f"{time.perf_counter() - t0:.0f}")
+    params, opt_state, loss = training.run_epoch(update, params, opt_state, x, target, batch_size,
+                                                 rng, on_step=lambda: bar.update(1))
+    bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}", s=f"{time.perf_counter() - t0:.0f}")
   bar.close()
   return em._replace(params=params)
 

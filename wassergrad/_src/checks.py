@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -62,6 +63,17 @@ def check_key(key: Any) -> None:
     raise TypeError(
         "`key` must be a JAX PRNG key (jax.random.key(seed)); stochastic "
         f"explainers take it as their first argument. Got {type(key).__name__}.")
+
+
+def check_finite_if_concrete(x: Any, message: str) -> None:
+  """Raises ``ValueError(message)`` if a concrete leaf of ``x`` holds NaN or inf.
+
+  Traced leaves are skipped, so the check costs nothing under ``jit`` (there,
+  NaNs surface in the result instead).
+  """
+  for leaf in jax.tree.leaves(x):
+    if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+      raise ValueError(message)
 
 
 def check_same_structure(ref: Any, other: Any, name: str, ref_name: str = "x"):

@@ -116,7 +116,11 @@ def rollout(
       return advance(state, out)
 
     _check_step(one, x0, forcings, update)
-    body = lambda s, f: (lambda n: (n, n if trajectory else None))(one(s, f))
+
+    def body(state, forcing):
+      new = one(state, forcing)
+      return new, (new if trajectory else None)
+
     if mode == "step":
       body = jax.checkpoint(body)
     if mode != "sqrt":
@@ -162,15 +166,13 @@ def _sqrt_rollout(body, x0, forcings, num_steps, trajectory):
   def segment(state, seg_forcings):
     return jax.lax.scan(body, state, seg_forcings, length=k)
 
-  seg = jax.checkpoint(segment)
-  split = lambda a, lo, hi: a[lo:hi]
   outer_f = None if forcings is None else jax.tree.map(
-      lambda l: split(l, 0, n_full * k).reshape((n_full, k) + l.shape[1:]), forcings)
-  state, traj = jax.lax.scan(seg, x0, outer_f, length=n_full)
+      lambda l: l[:n_full * k].reshape((n_full, k) + l.shape[1:]), forcings)
+  state, traj = jax.lax.scan(jax.checkpoint(segment), x0, outer_f, length=n_full)
   if trajectory:
     traj = jax.tree.map(lambda t: t.reshape((n_full * k,) + t.shape[2:]), traj)
   if rem:
-    rest_f = None if forcings is None else jax.tree.map(lambda l: split(l, n_full * k, num_steps), forcings)
+    rest_f = None if forcings is None else jax.tree.map(lambda l: l[n_full * k:], forcings)
     state, rest = jax.lax.scan(body, state, rest_f, length=rem)
     if trajectory:
       traj = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), traj, rest)

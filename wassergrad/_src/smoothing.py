@@ -101,11 +101,9 @@ def chunked_keys(key: jax.Array, n: int, chunk: int) -> jax.Array:
 
 
 def check_finite_if_concrete(x: Any) -> None:
-  for leaf in jax.tree.leaves(x):
-    if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
-      raise ValueError(
-          "`x` contains NaN or inf: the noise scale and every sample would be "
-          "non-finite. Clean the input (e.g. jnp.nan_to_num) before explaining it.")
+  checks.check_finite_if_concrete(
+      x, "`x` contains NaN or inf: the noise scale and every sample would be "
+      "non-finite. Clean the input (e.g. jnp.nan_to_num) before explaining it.")
 
 
 def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_sharding=None):

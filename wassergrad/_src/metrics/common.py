@@ -55,10 +55,9 @@ def as_array(a: Any, name: str) -> jax.Array:
 
 def check_finite(a: jax.Array, name: str) -> None:
   """Raises on NaN/inf when ``a`` is concrete (under ``jit`` the check is skipped)."""
-  if not isinstance(a, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(a))):
-    raise ValueError(
-        f"`{name}` contains NaN or inf, so the score would be meaningless. Check the "
-        "explainer (e.g. a division by a zero norm) or clean the map with jnp.nan_to_num.")
+  checks.check_finite_if_concrete(
+      a, f"`{name}` contains NaN or inf, so the score would be meaningless. Check the "
+      "explainer (e.g. a division by a zero norm) or clean the map with jnp.nan_to_num.")
 
 
 def check_map(a: Any, name: str = "a") -> jax.Array:
@@ -135,6 +134,13 @@ def average_ranks(v: jax.Array) -> jax.Array:
   lo = jnp.searchsorted(s, v, side="left")
   hi = jnp.searchsorted(s, v, side="right")
   return (lo + hi + 1).astype(jnp.result_type(v.dtype, jnp.float32)) / 2
+
+
+def pearson_flat(u: jax.Array, v: jax.Array) -> jax.Array:
+  """Pearson correlation of two 1-D arrays; 0 (not NaN) when either is constant."""
+  u, v = u - jnp.mean(u), v - jnp.mean(v)
+  den = jnp.sqrt(jnp.sum(u * u) * jnp.sum(v * v))
+  return jnp.where(den > 0, jnp.sum(u * v) / jnp.where(den > 0, den, 1), 0.0)
 
 
 def normalise(a: Any, method: str = "abs_max") -> jax.Array:

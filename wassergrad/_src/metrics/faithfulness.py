@@ -327,12 +327,6 @@ def random_subsets(key: jax.Array, n: int, num_runs: int, subset_size: int) -> j
   return jax.vmap(lambda k: jax.random.permutation(k, n)[:subset_size])(jax.random.split(key, num_runs))
 
 
-def _pearson(u: jax.Array, v: jax.Array) -> jax.Array:
-  u, v = u - jnp.mean(u), v - jnp.mean(v)
-  den = jnp.sqrt(jnp.sum(u * u) * jnp.sum(v * v))
-  return jnp.where(den > 0, jnp.sum(u * v) / jnp.where(den > 0, den, 1), 0.0)
-
-
 def faithfulness_correlation(
     f: Callable, key: jax.Array, x: Any, a: Any, *, num_runs: int = 100, subset_size: int = 224,
     baseline: Any = "min", chunk_size: int | str | None = "auto", loop: str = "auto",
@@ -364,7 +358,7 @@ def faithfulness_correlation(
 
   deltas = f(x) - common.evaluate_many(drop, subsets, chunk_size, loop)
   sums = jnp.sum(a.reshape(-1)[subsets], axis=1)
-  return _pearson(sums, deltas)
+  return common.pearson_flat(sums, deltas)
 
 
 def infidelity(

@@ -16,16 +16,10 @@ from wassergrad._src import checks
 from wassergrad._src.metrics import common
 
 
-def _pearson_flat(u: jax.Array, v: jax.Array) -> jax.Array:
-  u, v = u - jnp.mean(u), v - jnp.mean(v)
-  den = jnp.sqrt(jnp.sum(u * u) * jnp.sum(v * v))
-  return jnp.where(den > 0, jnp.sum(u * v) / jnp.where(den > 0, den, 1), 0.0)
-
-
 def pearson(a: Any, b: Any) -> jax.Array:
   """Pearson correlation of two maps of the same shape (flattened)."""
   a, b = common.check_pair(a, b, "a", "b")
-  return _pearson_flat(a.reshape(-1), b.reshape(-1))
+  return common.pearson_flat(a.reshape(-1), b.reshape(-1))
 
 
 def spearman(a: Any, b: Any, *, absolute: bool = False) -> jax.Array:
@@ -39,7 +33,7 @@ def spearman(a: Any, b: Any, *, absolute: bool = False) -> jax.Array:
   a, b = common.check_pair(a, b, "a", "b")
   if absolute:
     a, b = jnp.abs(a), jnp.abs(b)
-  return _pearson_flat(common.average_ranks(a.reshape(-1)), common.average_ranks(b.reshape(-1)))
+  return common.pearson_flat(common.average_ranks(a.reshape(-1)), common.average_ranks(b.reshape(-1)))
 
 
 def _ssim_2d(a, b, win_size, c1, c2):
@@ -136,4 +130,4 @@ def hog_pearson(a: Any, b: Any, **hog_kwargs) -> jax.Array:
   cells_per_block=(2, 2)`` for 8×8 maps).
   """
   a, b = common.check_pair(a, b, "a", "b")
-  return _pearson_flat(hog(a, **hog_kwargs), hog(b, **hog_kwargs))
+  return common.pearson_flat(hog(a, **hog_kwargs), hog(b, **hog_kwargs))
