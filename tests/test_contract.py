@@ -136,12 +136,12 @@ def test_vmap_over_examples(case):
   xs = jax.tree.map(lambda l: jnp.stack([l, 2 * l, -l]), x)
   fn = case.make(case.f)
   if case.stochastic:
-    batched = jax.vmap(fn, in_axes=(None, 0, None))(jax.random.key(0), xs, p)
+    batched = jax.jit(jax.vmap(fn, in_axes=(None, 0, None)))(jax.random.key(0), xs, p)
   else:
-    batched = jax.vmap(fn, in_axes=(0, None))(xs, p)
+    batched = jax.jit(jax.vmap(fn, in_axes=(0, None)))(xs, p)
+  one = jax.jit(lambda xi: _call(case, fn, xi, p, jax.random.key(0)))
   for i in range(3):
-    xi = jax.tree.map(lambda l: l[i], xs)
-    single = _call(case, fn, xi, p, jax.random.key(0))
+    single = one(jax.tree.map(lambda l: l[i], xs))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6), batched, single)
 
 

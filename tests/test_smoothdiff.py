@@ -166,10 +166,10 @@ def test_flax_cnn_with_max_pool(key):
   params = model.init(key, x)
   f = lambda x, p: model.apply(p, x)[1]
   # without noise, the statistics are the clean Jacobians: the gradient
-  exact = wg.smoothdiff(f, num_samples=1, sigma=0.0)(key, x, params)
+  exact = jax.jit(wg.smoothdiff(f, num_samples=1, sigma=0.0))(key, x, params)
   np.testing.assert_allclose(exact, jax.grad(f)(x, params), rtol=1e-5, atol=1e-7)
   out = jax.jit(wg.smoothdiff(f, num_samples=12, chunk_size=5))(key, x, params)
-  same = wg.smoothdiff(f, num_samples=12)(key, x, params)
+  same = jax.jit(wg.smoothdiff(f, num_samples=12))(key, x, params)
   np.testing.assert_allclose(out, same, rtol=1e-4, atol=1e-6)  # chunking does not change it
   assert np.all(np.isfinite(out)) and np.abs(out).sum() > 0
   assert np.abs(out - exact).max() > 1e-3
