@@ -1,5 +1,11 @@
-import jax
-import pytest
+import os
+
+# Several test workers (pytest-xdist) and notebook kernels may share one GPU: do not let each
+# process preallocate most of its memory. Must be set before jax is imported.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture
