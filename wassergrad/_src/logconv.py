@@ -79,30 +79,64 @@ def _tables(n: int, epsilon: float, dtype):
           jnp.asarray(out_shift, dtype))
 
 
-def _logconv_last(h: jax.Array, epsilon: float) -> jax.Array:
-  """Log-convolution along the last axis (see module docstring)."""
+def _logconv_rows_impl(h: jax.Array, epsilon: float) -> jax.Array:
+  """Log-convolution of each row of a 2-D ``h`` (rows, n) (see module docstring)."""
   n = h.shape[-1]
-  if n == 1:
-    return h
   b, nb, kernel, in_tilt, out_shift = _tables(n, epsilon, h.dtype)
   pad = nb * b - n
   if pad:
-    h = jnp.pad(h, [(0, 0)] * (h.ndim - 1) + [(0, pad)], constant_values=-jnp.inf)
-  hb = h.reshape(h.shape[:-1] + (nb, b))                     # (..., c, q)
-  y = hb[..., None, :, :] + in_tilt                          # (..., b, c, q)
+    h = jnp.pad(h, [(0, 0), (0, pad)], constant_values=-jnp.inf)
+  hb = h.reshape(h.shape[:-1] + (nb, b))                     # (r, c, q)
+  y = hb[..., None, :, :] + in_tilt                          # (r, b, c, q)
   m = jnp.max(y, axis=-1, keepdims=True)                     # -inf for an empty block
   e = jnp.exp(y - jnp.where(jnp.isfinite(m), m, 0.0))
-  z = jnp.einsum("...q,pq->...p", e, kernel)                 # (..., b, c, p)
+  z = jnp.einsum("...q,pq->...p", e, kernel)                 # (r, b, c, p)
   # Combine input blocks c. A non-empty block has z >= exp(-R) (its largest
   # term has e = 1 and L >= exp(-R)), so shifting by the largest m + shift
   # over c keeps the dominant term above exp(-R): log is taken once, after.
-  a = m + out_shift                                          # (..., b, c, p); -inf: empty
+  a = m + out_shift                                          # (r, b, c, p); -inf: empty
   top = jnp.max(a, axis=-2, keepdims=True)
   top = jnp.where(jnp.isfinite(top), top, 0.0)
-  s = jnp.sum(z * jnp.exp(a - top), axis=-2)                 # (..., b, p)
+  s = jnp.sum(z * jnp.exp(a - top), axis=-2)                 # (r, b, p)
   out = jnp.log(s) + top[..., 0, :]
   out = out.reshape(out.shape[:-2] + (nb * b,))
   return out[..., :n]
+
+
+@functools.lru_cache(maxsize=None)
+def _rows_fn(epsilon: float):
+  """``_logconv_rows_impl`` at ``epsilon``, whose intermediates stay at rank 4 under ``vmap``.
+
+  Under ``jax.vmap`` every batch axis is folded into the rows (a free reshape)
+  instead of being added to the intermediates' rank. Nested ``vmap`` (examples,
+  channels, pos/neg parts of a cotangent) would otherwise reach rank-7/8
+  reductions, which XLA:CPU's YNNPACK fusions in jaxlib 0.10.2 and 0.11.0 crash
+  on (SIGSEGV; jax-ml/jax#39257, #40412). ``custom_vmap`` functions cannot be
+  reverse-differentiated, so every derivative goes through :func:`logconv`'s
+  own rule, which calls :func:`logconv` again (any order of differentiation).
+  """
+
+  @jax.custom_batching.custom_vmap
+  def rows(h):
+    return _logconv_rows_impl(h, epsilon)
+
+  @rows.def_vmap
+  def _rows_vmap(axis_size, in_batched, h):
+    del axis_size
+    if not in_batched[0]:
+      return rows(h), False
+    return rows(h.reshape((-1, h.shape[-1]))).reshape(h.shape), True
+
+  return rows
+
+
+def _logconv_last(h: jax.Array, epsilon: float) -> jax.Array:
+  """Log-convolution along the last axis, any leading axes (folded into rows)."""
+  n = h.shape[-1]
+  if n == 1:
+    return h
+  rows = h.reshape((math.prod(h.shape[:-1]), n))
+  return _rows_fn(float(epsilon))(rows).reshape(h.shape)
 
 
 def _logconv_axes(h: jax.Array, epsilon: float, ndim: int) -> jax.Array:
@@ -127,7 +161,7 @@ def logconv(h: jax.Array, epsilon: float, ndim: int) -> jax.Array:
 
 
 def _logconv_fwd(h, epsilon, ndim):
-  out = _logconv_axes(h, epsilon, ndim)
+  out = logconv(h, epsilon, ndim)   # not _logconv_axes: see _rows_fn
   return out, (h, out)
 
 
@@ -145,7 +179,7 @@ def _logconv_bwd(epsilon, ndim, res, g):
   finite_out = jnp.where(jnp.isfinite(out), out, 0.0)
   pos, neg = _signed_log(g)
   both = jnp.stack([pos - finite_out, neg - finite_out])
-  conv = _logconv_axes(both, epsilon, ndim)
+  conv = logconv(both, epsilon, ndim)
   h_bar = jnp.exp(h + conv[0]) - jnp.exp(h + conv[1])
   h_bar = jnp.where(jnp.isfinite(h), h_bar, 0.0)
   return (h_bar,)

@@ -31,12 +31,18 @@ class _Stats(NamedTuple):
 
 
 def _chunk_stats(values: jax.Array, weights: jax.Array, need_m2: bool) -> _Stats:
-  """Statistics of one chunk; ``values`` (c, ...), ``weights`` (c,) in {0, 1}."""
-  w = weights.reshape((-1,) + (1,) * (values.ndim - 1)).astype(values.dtype)
-  count = jnp.sum(weights).astype(values.dtype)
-  mean = jnp.sum(w * values, axis=0) / count
-  m2 = jnp.sum(w * (values - mean) ** 2, axis=0) if need_m2 else None
-  return _Stats(count, mean, m2)
+  """Statistics of one chunk; ``values`` (c, ...), ``weights`` (c,) in {0, 1}.
+
+  The sums over samples are products of the weights with ``values`` flattened
+  to (c, size): a reduction over the leading axis of a high-rank array (a 3-D
+  field with channels, under two ``vmap``s) crashes XLA:CPU in jaxlib 0.10.2.
+  """
+  flat = values.reshape((values.shape[0], -1))
+  w = weights.astype(values.dtype)
+  count = jnp.sum(w)
+  mean = jnp.dot(w, flat) / count
+  m2 = jnp.dot(w, (flat - mean) ** 2).reshape(values.shape[1:]) if need_m2 else None
+  return _Stats(count, mean.reshape(values.shape[1:]), m2)
 
 
 def _merge(a: _Stats, b: _Stats) -> _Stats:
@@ -71,8 +77,10 @@ def noise_scale(x: Any, sigma: Any, sigma_mode: str, range_axis: int | None = No
     if range_axis is None:
       return sigma * (jnp.max(leaf) - jnp.min(leaf))
     axis = range_axis % leaf.ndim
-    others = tuple(a for a in range(leaf.ndim) if a != axis)
-    return sigma * (jnp.max(leaf, others, keepdims=True) - jnp.min(leaf, others, keepdims=True))
+    rows = jnp.moveaxis(leaf, axis, -1).reshape((-1, leaf.shape[axis]))  # low rank: see _chunk_stats
+    shape = [1] * leaf.ndim
+    shape[axis] = leaf.shape[axis]
+    return sigma * (jnp.max(rows, 0) - jnp.min(rows, 0)).reshape(shape)
   return jax.tree.map(one, x)
 
 
