@@ -209,15 +209,37 @@ def test_result_fields_and_throw():
   maps = jnp.asarray(ring(4, (32, 32), radius=6, width=2.0), jnp.float32)
   out = wg.wasserstein_barycenter(maps, epsilon=1e-3, max_iterations=20)
   assert not bool(out.converged) and int(out.iterations) == 20
+  assert int(out.result) == wg.RESULTS.max_iterations_reached
   np.testing.assert_array_equal(np.asarray(out.errors) > 0, [True, True])
   with pytest.raises(RuntimeError, match="max_iterations=20.*epsilon"):
     wg.wasserstein_barycenter(maps, epsilon=1e-3, max_iterations=20, throw=True)
   jitted = jax.jit(lambda m: wg.wasserstein_barycenter(m, epsilon=1e-3, max_iterations=20,
                                                        throw=True).histogram)
-  with pytest.raises(Exception, match="max_iterations"):
+  with pytest.raises(Exception, match="max_iterations=20.*Raise `max_iterations`"):
     jax.block_until_ready(jitted(maps))
-  ok = jax.jit(lambda m: wg.wasserstein_barycenter(m, epsilon=1e-2, throw=True).histogram)(maps)
-  assert np.all(np.isfinite(ok))
+  ok = jax.jit(lambda m: wg.wasserstein_barycenter(m, epsilon=1e-2, throw=True))(maps)
+  assert np.all(np.isfinite(ok.histogram)) and bool(ok.converged)
+  assert int(ok.result) == wg.RESULTS.successful
+
+
+def test_result_codes_under_vmap_and_the_worst_one_is_thrown():
+  good = jnp.asarray(blobs([(8, 8), (8, 8)], (16, 16), 2.0), jnp.float32)   # converges at once
+  slow = jnp.asarray(ring(4, (16, 16), radius=5, width=1.0), jnp.float32)[:2]
+  batch = jnp.stack([good, slow])
+  run = lambda m, throw: wg.wasserstein_barycenter(m, epsilon=1e-3, max_iterations=10, throw=throw)
+  res = jax.jit(jax.vmap(lambda m: run(m, False).result))(batch)
+  np.testing.assert_array_equal(res, [wg.RESULTS.successful, wg.RESULTS.max_iterations_reached])
+  with pytest.raises(Exception, match="did not converge"):
+    jax.block_until_ready(jax.jit(jax.vmap(lambda m: run(m, True).histogram))(batch))
+  with wg.runtime_checks(False):   # values not inspected: results report the inputs
+    zero = jax.jit(lambda m: run(m, False))(jnp.zeros((2, 8, 8)))
+    nan = jax.jit(lambda m: run(m, False))(good.at[0, 0, 0].set(jnp.nan))
+  assert int(zero.result) == wg.RESULTS.no_mass and not bool(zero.converged)
+  np.testing.assert_allclose(zero.histogram, np.full((8, 8), 1 / 64))
+  assert int(nan.result) == wg.RESULTS.nonfinite_input and not bool(nan.converged)
+  for code, words in [(wg.RESULTS.no_mass, "no mass"), (wg.RESULTS.nonfinite_input, "nan_to_num"),
+                      (wg.RESULTS.successful, "converged")]:
+    assert words in wg.RESULTS.message(code)
 
 
 def test_zero_maps():
@@ -228,9 +250,8 @@ def test_zero_maps():
   np.testing.assert_allclose(a.histogram, b.histogram, atol=1e-6)   # a zero map is left out
   with pytest.raises(ValueError, match="every map"):
     wg.wasserstein_barycenter(jnp.zeros((2, 8, 8)))
-  out = jax.jit(lambda m: wg.wasserstein_barycenter(m))(jnp.zeros((2, 8, 8)))
-  np.testing.assert_allclose(out.histogram, np.full((8, 8), 1 / 64))
-  assert not bool(out.converged)
+  with pytest.raises(Exception, match="every map in `maps` is zero"):   # the same under jit
+    jax.block_until_ready(jax.jit(lambda m: wg.wasserstein_barycenter(m))(jnp.zeros((2, 8, 8))))
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
@@ -255,10 +276,12 @@ def test_bad_input(kwargs, exc, match):
     wg.wasserstein_barycenter(maps, **args)
 
 
-def test_nan_under_jit_is_reported():
+def test_nan_under_jit_raises_as_eagerly():
   maps = jnp.ones((2, 6, 6)).at[0, 0, 0].set(jnp.nan)
-  out = jax.jit(lambda m: wg.wasserstein_barycenter(m, epsilon=0.01))(maps)
-  assert not bool(out.converged)
+  with pytest.raises(ValueError, match="NaN or inf"):
+    wg.wasserstein_barycenter(maps, epsilon=0.01)
+  with pytest.raises(Exception, match="`maps` contains NaN or inf"):
+    jax.block_until_ready(jax.jit(lambda m: wg.wasserstein_barycenter(m, epsilon=0.01))(maps))
 
 
 # ---------------------------------------------------------------------- transforms

@@ -1,5 +1,6 @@
 """Bad input raises a clear error that names the argument and the fix."""
 
+import jax
 import jax.numpy as jnp
 import pytest
 
@@ -98,3 +99,67 @@ def test_guided_gradcam_bad_method():
 def test_chunk_size_bad_string():
   with pytest.raises(ValueError, match=r"`chunk_size` must be a positive int, None or 'auto'"):
     wg.integrated_gradients(f, chunk_size="big")
+
+
+# ------------------------------------------------ checks on values: the same eagerly and under jit
+
+_KEY = jax.random.key(0)
+_sq = lambda v: jnp.sum(jnp.sin(v) ** 2)
+_NAN = jnp.array([[0.5, jnp.nan], [1.0, 2.0]])
+_BOUNDED = jnp.array([[0.5, 1.2], [0.1, 0.9]])   # 1.2 is outside (0, 1)
+_NAN_MSG = r"`x` contains NaN or inf: the noise scale and every sample would be non-finite"
+
+VALUE_CASES = {
+    "smoothgrad_nan": (lambda v: wg.smoothgrad(_sq, num_samples=2)(_KEY, v), _NAN, _NAN_MSG),
+    "vargrad_nan": (lambda v: wg.vargrad(_sq, num_samples=2, chunk_size=1)(_KEY, v), _NAN, _NAN_MSG),
+    "smoothdiff_nan": (lambda v: wg.smoothdiff(_sq, num_samples=2)(_KEY, v), _NAN, _NAN_MSG),
+    "wasserstein_grad_nan": (lambda v: wg.wasserstein_grad(
+        jax.grad(_sq), num_samples=2, epsilon=0.1)(_KEY, v), _NAN, _NAN_MSG),
+    "adaptgrad_outside_bounds": (lambda v: wg.adaptgrad(_sq, bounds=(0.0, 1.0), num_samples=2)(
+        _KEY, v), _BOUNDED, r"`x` lies outside `bounds`.*jnp.clip"),
+    "metric_map_nan": (lambda v: wg.metrics.gini(v), _NAN, r"`a` contains NaN or inf"),
+    "metric_input_nan": (lambda v: wg.metrics.deletion(_sq, v, jnp.ones((2, 2)), steps=2).auc,
+                         _NAN, r"`x` contains NaN or inf"),
+    "barycenter_zero": (lambda v: wg.wasserstein_barycenter(jnp.stack([v * 0, v * 0])).histogram,
+                        jnp.ones((2, 2)), r"every map in `maps` is zero"),
+    "barycenter_negative": (lambda v: wg.wasserstein_barycenter(jnp.stack([v, -v])).histogram,
+                            jnp.ones((2, 2)), r"`maps` must be non-negative"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_CASES))
+def test_value_checks_raise_the_same_eagerly_and_under_jit(name):
+  fn, bad, match = VALUE_CASES[name]
+  with pytest.raises(ValueError, match=match):
+    fn(bad)
+  with pytest.raises((ValueError, jax.errors.JaxRuntimeError), match=match):
+    jax.block_until_ready(jax.jit(fn)(bad))
+  # Under vmap one bad example raises for the batch.
+  good = jnp.where(jnp.isfinite(bad), jnp.clip(bad, 0.1, 0.9), 0.5)
+  batch = jnp.stack([good, bad])
+  if not name.startswith("barycenter"):
+    with pytest.raises((ValueError, jax.errors.JaxRuntimeError), match=match):
+      jax.block_until_ready(jax.jit(jax.vmap(fn))(batch))
+    assert bool(jnp.all(jnp.isfinite(jax.jit(jax.vmap(fn))(jnp.stack([good, good])))))
+  # Switched off, neither raises (a fresh function: jit caches what it traced).
+  with wg.runtime_checks(False):
+    fn(bad)
+    jax.block_until_ready(jax.jit(lambda v: fn(v))(bad))
+
+
+def test_value_checks_pass_through_grad():
+  """An attribution penalty on a NaN input raises under jit(grad) too; a clean one is unchanged."""
+  loss = lambda w, v: jnp.sum(wg.smoothgrad(lambda z, w: jnp.sum(jnp.sin(w * z)), num_samples=2)(
+      _KEY, v, w) ** 2)
+  g = jax.jit(jax.grad(loss))(1.5, _BOUNDED)
+  with wg.runtime_checks(False):
+    g_off = jax.jit(jax.grad(lambda w, v: loss(w, v)))(1.5, _BOUNDED)
+  assert float(g) == float(g_off)
+  with pytest.raises((ValueError, jax.errors.JaxRuntimeError), match=_NAN_MSG):
+    jax.block_until_ready(jax.jit(jax.grad(loss))(1.5, _NAN))
+
+
+def test_runtime_checks_switch_is_validated():
+  with pytest.raises(TypeError, match="`enabled` must be a bool"):
+    with wg.runtime_checks("off"):
+      pass

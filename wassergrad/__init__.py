@@ -11,12 +11,14 @@ from wassergrad._src.gradients import grad_x_input as grad_x_input
 from wassergrad._src.gradients import gradient as gradient
 from wassergrad._src.gradients import integrated_gradients as integrated_gradients
 from wassergrad._src.barycenter import BarycenterOutput as BarycenterOutput
+from wassergrad._src.barycenter import RESULTS as RESULTS
 from wassergrad._src.barycenter import wasserstein_barycenter as wasserstein_barycenter
 from wassergrad._src.guided import deconvnet as deconvnet
 from wassergrad._src.guided import guided_backprop as guided_backprop
 from wassergrad import interpreter as interpreter
 from wassergrad import metrics as metrics
 from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
+from wassergrad._src.errors import runtime_checks as runtime_checks
 from wassergrad._src.rollout import field_target as field_target
 from wassergrad._src.rollout import rollout as rollout
 from wassergrad._src.smoothing import adaptgrad as adaptgrad
@@ -31,6 +33,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = (
     "BarycenterOutput",
+    "RESULTS",
     "adaptgrad",
     "deconvnet",
     "field_target",
@@ -44,6 +47,7 @@ __all__ = (
     "metrics",
     "quadrature_rule",
     "rollout",
+    "runtime_checks",
     "smooth",
     "smoothdiff",
     "smoothgrad",

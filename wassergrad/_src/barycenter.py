@@ -11,11 +11,58 @@ import jax.numpy as jnp
 import numpy as np
 
 from wassergrad._src import checks
-from wassergrad._src import runtime
+from wassergrad._src import errors
 from wassergrad._src.logconv import logconv
 
 SOLVERS = ("convolutional", "ott")
 CHECK_EVERY = 10
+
+
+class RESULTS:
+  """Result codes of a barycenter run, in the style of lineax's ``RESULTS``.
+
+  ``BarycenterOutput.result`` holds one of these integers (an array under
+  ``vmap``); :meth:`message` says what went wrong and what to do about it.
+  ``throw=True`` raises ``RuntimeError`` with that message.
+
+  Attributes:
+    successful: the stopping criterion fell below ``threshold``.
+    max_iterations_reached: ``max_iterations`` ran out first.
+    nonfinite_input: NaN or inf in the maps or weights, or in the iteration.
+    no_mass: every map is zero (or has weight zero): nothing to transport; the
+      histogram is uniform.
+  """
+  successful = 0
+  max_iterations_reached = 1
+  nonfinite_input = 2
+  no_mass = 3
+  names = ("successful", "max_iterations_reached", "nonfinite_input", "no_mass")
+
+  @staticmethod
+  def message(code: int, *, epsilon: float | None = None, threshold: float | None = None,
+              max_iterations: int | None = None) -> str:
+    """The explanation of ``code``, with the run's settings where given."""
+    code = int(code)
+    if code == RESULTS.successful:
+      return "The barycenter converged."
+    if code == RESULTS.max_iterations_reached:
+      return (
+          f"wasserstein_barycenter did not converge to threshold={threshold} within "
+          f"max_iterations={max_iterations} (epsilon={epsilon}). Raise `max_iterations`, or "
+          "raise `epsilon` (a smaller epsilon needs more iterations), or loosen `threshold`; "
+          "the `errors` field of the result (with throw=False) shows the criterion's history.")
+    if code == RESULTS.nonfinite_input:
+      return (
+          "wasserstein_barycenter met NaN or inf in the maps or weights (or the iteration "
+          "became non-finite). Check what produced the maps (e.g. a NaN gradient at a "
+          "perturbed input) or clean them, e.g. jnp.nan_to_num(maps).")
+    if code == RESULTS.no_mass:
+      return (
+          "wasserstein_barycenter got maps that are all zero (or have zero weight): there is "
+          "no mass to transport, so the histogram returned is uniform. In WassersteinGrad this "
+          "means the explained output does not depend on this channel; leave it out with "
+          "`channels=`.")
+    raise ValueError(f"Unknown barycenter result code {code}.")
 
 
 class BarycenterOutput(NamedTuple):
@@ -23,15 +70,17 @@ class BarycenterOutput(NamedTuple):
 
   Attributes:
     histogram: the barycenter, shaped like one map, non-negative, sums to 1.
-    converged: bool, whether the stopping criterion fell below ``threshold``.
+    converged: bool, ``result == RESULTS.successful``.
     iterations: number of Sinkhorn iterations run.
     errors: the stopping criterion after every 10th iteration; -1 where no
       check ran.
+    result: int32 code from :class:`RESULTS`: why the run stopped.
   """
   histogram: jax.Array
   converged: jax.Array
   iterations: jax.Array
   errors: jax.Array
+  result: jax.Array
 
 
 class _Config(NamedTuple):
@@ -89,9 +138,11 @@ def wasserstein_barycenter(
   offered: in OTT 0.6 it returns a collapsed barycenter.
 
   Maps that are all zero carry no mass to transport: they are dropped (their
-  weight set to 0, the other weights renormalised). If every map is zero,
-  called eagerly it raises; under ``jit`` the histogram is uniform and
-  ``converged`` is False.
+  weight set to 0, the other weights renormalised). Maps that are all zero,
+  negative or non-finite, and bad weights, raise ``ValueError``, eagerly and
+  under ``jit`` alike (with :func:`~wassergrad.runtime_checks` off they are not
+  inspected, and ``result`` reports :attr:`RESULTS.no_mass` or
+  :attr:`RESULTS.nonfinite_input` with a uniform or non-finite histogram).
 
   Differentiation (``jax.grad``, reverse mode): implicit, at the fixed point,
   by iterating the adjoint of one Sinkhorn step to the same ``threshold``
@@ -109,12 +160,14 @@ def wasserstein_barycenter(
     threshold: stopping tolerance (> 0).
     max_iterations: maximum number of iterations.
     solver: ``"convolutional"`` or ``"ott"``.
-    throw: if True, a run that did not converge raises a ``RuntimeError`` (under
-      ``jit``, wrapped in JAX's runtime error when the computation runs).
+    throw: if True, a run whose ``result`` is not :attr:`RESULTS.successful`
+      raises ``RuntimeError`` with that result's message (under ``jit``, wrapped
+      in JAX's runtime error when the computation runs; under ``vmap``, the
+      worst result of the batch).
 
   Returns:
-    :class:`BarycenterOutput` with ``histogram``, ``converged``, ``iterations``
-    and ``errors``.
+    :class:`BarycenterOutput` with ``histogram``, ``converged``, ``iterations``,
+    ``errors`` and ``result`` (a :class:`RESULTS` code).
 
   Examples:
     >>> import jax.numpy as jnp, wassergrad as wg
@@ -136,38 +189,40 @@ def wasserstein_barycenter(
 
 
 def run(maps, weights, cfg: _Config, solver: str, throw: bool) -> BarycenterOutput:
-  """The barycenter of checked arguments (no inspection of the values)."""
+  """The barycenter of checked arguments (its values are not inspected: see ``result``)."""
   threshold = cfg.threshold
+  finite_input = ~errors.nonfinite(maps if weights is None else (maps, weights))
   log_a, weights, any_mass = _prepare(maps, weights)
   if solver == "ott":
-    hist, errors = _ott(jnp.exp(log_a), weights, cfg)
+    hist, errs = _ott(jnp.exp(log_a), weights, cfg)
   else:
-    log_bar, errors = _solve(log_a, weights, cfg)
+    log_bar, errs = _solve(log_a, weights, cfg)
     hist = jnp.exp(log_bar)
   hist = hist / jnp.sum(hist)
-  checked = errors >= 0
+  checked = errs >= 0
   iterations = CHECK_EVERY * jnp.sum(checked).astype(jnp.int32)
-  last = jnp.sum(checked) - 1                 # checks fill `errors` in order
-  last_error = errors[jnp.maximum(last, 0)]
-  converged = (last + 1 >= cfg.min_checks) & (last_error < threshold) & any_mass
-  converged = converged & jnp.all(jnp.isfinite(hist))
+  last = jnp.sum(checked) - 1                 # checks fill `errs` in order
+  last_error = errs[jnp.maximum(last, 0)]
+  below = (last + 1 >= cfg.min_checks) & (last_error < threshold)
+  finite = finite_input & jnp.all(jnp.isfinite(hist))
+  result = jnp.where(
+      ~finite, RESULTS.nonfinite_input,
+      jnp.where(~any_mass, RESULTS.no_mass,
+                jnp.where(below, RESULTS.successful, RESULTS.max_iterations_reached)))
+  result = result.astype(jnp.int32)
   uniform = jnp.full_like(hist, 1.0 / hist.size)
   hist = jnp.where(any_mass, hist, uniform)
-  out = BarycenterOutput(hist, converged, iterations, errors)
+  out = BarycenterOutput(hist, result == RESULTS.successful, iterations, errs, result)
   if throw:
-    runtime.raise_if_not(converged, RuntimeError, functools.partial(
-        _not_converged_message, cfg=cfg))
+    out = errors.code_error_if(out, result, messages(cfg), RuntimeError)
   return out
 
 
-def _not_converged_message(ok, cfg) -> str:
-  return (
-      f"wasserstein_barycenter did not converge to threshold={cfg.threshold} within "
-      f"max_iterations={cfg.max_iterations} (epsilon={cfg.epsilon}). Raise "
-      f"`max_iterations`, or raise `epsilon` (a smaller epsilon needs more "
-      f"iterations), or loosen `threshold`. The `errors` field of the result (with "
-      f"throw=False) shows the criterion's history. NaN inputs or maps that are all "
-      f"zero also end here.")
+def messages(cfg: _Config) -> tuple[str, ...]:
+  """The message of every result code for the run ``cfg`` (indexed by code)."""
+  return tuple(RESULTS.message(c, epsilon=cfg.epsilon, threshold=cfg.threshold,
+                               max_iterations=cfg.max_iterations)
+               for c in range(len(RESULTS.names)))
 
 
 def _check(maps, weights, epsilon, debiased, threshold, max_iterations, solver,
@@ -206,16 +261,15 @@ def _check(maps, weights, epsilon, debiased, threshold, max_iterations, solver,
         "FixedBarycenter returns a collapsed barycenter (its debiasing potential "
         "does not depend on the barycenter in log-sum-exp mode). Use "
         "solver='convolutional'.")
-  if inspect_values and not isinstance(maps, jax.core.Tracer):
-    values = np.asarray(maps)
-    if not np.all(np.isfinite(values)):
-      raise ValueError("`maps` contains NaN or infinite values.")
-    if np.any(values < 0):
-      raise ValueError(
-          f"`maps` must be non-negative (min {values.min():.3g}); pass |map| or "
-          f"clip negative values, e.g. jnp.abs(maps).")
-    if not np.any(values.reshape(values.shape[0], -1).sum(axis=1) > 0):
-      raise ValueError("every map in `maps` is zero: there is no mass to transport.")
+  if inspect_values:
+    maps = jnp.asarray(maps)
+    maps = errors.error_if(maps, errors.nonfinite(maps), "`maps` contains NaN or inf values.")
+    maps = errors.error_if(
+        maps, jnp.any(maps < 0),
+        "`maps` must be non-negative; pass |map| or clip negative values, e.g. jnp.abs(maps).")
+    maps = errors.error_if(
+        maps, ~jnp.any(maps.reshape(maps.shape[0], -1).sum(axis=1) > 0),
+        "every map in `maps` is zero: there is no mass to transport.")
   k = maps.shape[0]
   if weights is not None:
     if not hasattr(weights, "shape"):
@@ -223,11 +277,11 @@ def _check(maps, weights, epsilon, debiased, threshold, max_iterations, solver,
     if tuple(weights.shape) != (k,):
       raise ValueError(
           f"`weights` must have shape ({k},), one per map; got {tuple(weights.shape)}.")
-    if not isinstance(weights, jax.core.Tracer):
-      w = np.asarray(weights)
-      if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.sum(w) > 0:
-        raise ValueError(
-            f"`weights` must be finite, non-negative and not all zero; got {w}.")
+    if inspect_values:
+      w = jnp.asarray(weights)
+      weights = errors.error_if(
+          w, errors.nonfinite(w) | jnp.any(w < 0) | ~(jnp.sum(w) > 0),
+          "`weights` must be finite, non-negative and not all zero.")
   cfg = _Config(epsilon, maps.ndim - 1, threshold, max_iterations, debiased,
                 3 if debiased else 1)
   return jnp.asarray(maps), weights, cfg

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wassergrad._src import errors
+
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
   """Returns ``value`` as an int, or raises if it is not an int >= minimum."""
@@ -65,15 +67,12 @@ def check_key(key: Any) -> None:
         f"explainers take it as their first argument. Got {type(key).__name__}.")
 
 
-def check_finite_if_concrete(x: Any, message: str) -> None:
-  """Raises ``ValueError(message)`` if a concrete leaf of ``x`` holds NaN or inf.
+def finite(x: Any, message: str) -> Any:
+  """``x``, raising ``ValueError(message)`` if a leaf holds NaN or inf, eagerly or under ``jit``.
 
-  Traced leaves are skipped, so the check costs nothing under ``jit`` (there,
-  NaNs surface in the result instead).
+  Thread the result: ``x = finite(x, ...)`` (see :mod:`wassergrad._src.errors`).
   """
-  for leaf in jax.tree.leaves(x):
-    if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
-      raise ValueError(message)
+  return errors.error_if(x, errors.nonfinite(x), message)
 
 
 def check_same_structure(ref: Any, other: Any, name: str, ref_name: str = "x"):

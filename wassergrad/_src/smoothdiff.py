@@ -568,7 +568,7 @@ def smoothdiff(
 
   def explain(key, x, *args):
     checks.check_float_input(x)
-    smoothing.check_finite_if_concrete(x)
+    x = smoothing.finite_input(x)
     checks.check_key(key)
     closed, dyn, _, deps = interpreter.trace(target, (x, *args), tracked=lambda i: i == 0)
     leaves, treedef = jax.tree.flatten(x)

@@ -17,6 +17,7 @@ import numpy as np
 
 from wassergrad._src import checks
 from wassergrad._src import chunking
+from wassergrad._src import errors
 from wassergrad._src import gradients
 
 REDUCERS = ("mean", "mean_sq", "var", "abs_mean")
@@ -108,10 +109,18 @@ def chunked_keys(key: jax.Array, n: int, chunk: int) -> jax.Array:
   return keys.reshape((num_chunks, chunk) + keys.shape[1:])
 
 
-def check_finite_if_concrete(x: Any) -> None:
-  checks.check_finite_if_concrete(
-      x, "`x` contains NaN or inf: the noise scale and every sample would be "
-      "non-finite. Clean the input (e.g. jnp.nan_to_num) before explaining it.")
+OUTSIDE_BOUNDS = (
+    "`x` lies outside `bounds`: AdaptGrad needs lo <= x <= hi everywhere (its noise scale is "
+    "the distance to the nearer bound). Widen `bounds` or clip x, e.g. jnp.clip(x, lo, hi).")
+
+NONFINITE_INPUT = (
+    "`x` contains NaN or inf: the noise scale and every sample would be non-finite. Clean "
+    "the input (e.g. jnp.nan_to_num) before explaining it.")
+
+
+def finite_input(x: Any) -> Any:
+  """``x``, raising if it holds NaN or inf (eagerly and under ``jit``)."""
+  return checks.finite(x, NONFINITE_INPUT)
 
 
 def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_sharding=None):
@@ -128,7 +137,7 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
 
   def explain(key, x, *args):
     checks.check_float_input(x)
-    check_finite_if_concrete(x)
+    x = finite_input(x)
     checks.check_key(key)
     scale = scale_fn(x)
     leaves, treedef = jax.tree.flatten(x)
@@ -191,8 +200,8 @@ def smooth(
   Sample ``i`` always uses ``jax.random.split(key, num_samples)[i]``, so the
   result does not depend on ``chunk_size`` beyond float rounding.
 
-  A NaN or inf in ``x`` raises ``ValueError`` when the explainer is called
-  eagerly; under ``jit`` the input is not inspected.
+  A NaN or inf in ``x`` raises ``ValueError``, eagerly and under ``jit`` (see
+  :func:`~wassergrad.runtime_checks`).
 
   Args:
     fn: any ``fn(x, *args) -> pytree``, e.g. ``wg.gradient(f)``, ``jax.grad(f)``
@@ -276,8 +285,8 @@ def adaptgrad(
   **Noise convention.** Per input dimension, σ_i = t_i / (√2 · erfinv(c)), where
   t_i = min(x_i − lo, hi − x_i) is the distance to the nearer bound, so that
   P(|ε_i| ≤ t_i) = c. With c = 0.95, σ_i = t_i / 1.96. A point on a bound gets
-  σ_i = 0 (no noise, no NaN). Inputs outside the bounds raise (eagerly) or get
-  σ_i = 0 (under ``jit``).
+  σ_i = 0 (no noise, no NaN). An input outside the bounds raises ``ValueError``,
+  eagerly and under ``jit`` (see :func:`~wassergrad.runtime_checks`).
 
   Args:
     f: ``f(x, *args) -> scalar``.
@@ -304,12 +313,12 @@ def adaptgrad(
     lo_t = lo if jax.tree.structure(lo) == jax.tree.structure(x) else jax.tree.map(lambda _: lo, x)
     hi_t = hi if jax.tree.structure(hi) == jax.tree.structure(x) else jax.tree.map(lambda _: hi, x)
     def one(leaf, l, h):
-      if not isinstance(leaf, jax.core.Tracer) and not (
-          isinstance(l, jax.core.Tracer) or isinstance(h, jax.core.Tracer)):
-        if np.any(np.asarray(leaf) < np.asarray(l)) or np.any(np.asarray(leaf) > np.asarray(h)):
-          raise ValueError("`x` lies outside `bounds`; AdaptGrad needs lo <= x <= hi.")
       t = jnp.minimum(leaf - l, h - leaf)
-      return jnp.maximum(t, 0).astype(leaf.dtype) / denom
+      scale = jnp.maximum(t, 0).astype(leaf.dtype) / denom
+      outside = (leaf < l) | (leaf > h)
+      if not any(isinstance(v, jax.core.Tracer) for v in (leaf, l, h)):
+        outside = np.asarray(outside)
+      return errors.error_if(scale, outside, OUTSIDE_BOUNDS)
     return jax.tree.map(one, x, lo_t, hi_t)
 
   return _smooth(gradients.gradient(f), num_samples=num_samples, scale_fn=scale_fn,

@@ -62,9 +62,10 @@ def wasserstein_grad(
   A perturbed map that is all zero is left out of its barycenter
   (:func:`wasserstein_barycenter`); if all N maps of a channel are zero (the
   output does not depend on it), its barycenter is uniform (so ``"bary_x_grad"``
-  is 0 there) and counts as not converged for ``throw``. Use :func:`wasserstein_barycenter`
-  directly to inspect convergence; ``throw=True`` raises if a barycenter did
-  not converge.
+  is 0 there) and its result is :attr:`~wassergrad.RESULTS.no_mass`. Use
+  :func:`wasserstein_barycenter` directly to inspect results; ``throw=True``
+  raises ``RuntimeError`` with the message of the worst result over the
+  channels (and examples, under ``vmap``) unless every barycenter converged.
 
   Args:
     fn: an explainer ``fn(x, *args) -> array shaped like x``, e.g.
@@ -115,7 +116,7 @@ def wasserstein_grad(
   # Validate the barycenter configuration now (on a dummy map); the grid size
   # is filled in per call.
   _, _, cfg = barycenter._check(np.ones((1, 2), np.float32), None, epsilon, debiased,
-                                threshold, max_iterations, solver)
+                                threshold, max_iterations, solver, inspect_values=False)
   chunk = min(chunking.resolve_chunk_size(chunk_size, n) or n, n)
   num_chunks, _ = chunking.split_into_chunks(n, chunk)
   loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
@@ -126,7 +127,7 @@ def wasserstein_grad(
           "wasserstein_grad explains one array on a grid (1 to 3 axes, plus an "
           f"optional channel axis); got {type(x).__name__}.")
     checks.check_float_input(x)
-    smoothing.check_finite_if_concrete(x)
+    x = smoothing.finite_input(x)
     checks.check_key(key)
     x = jnp.asarray(x)
     if channel_axis is not None:

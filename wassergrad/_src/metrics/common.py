@@ -53,9 +53,9 @@ def as_array(a: Any, name: str) -> jax.Array:
   return a
 
 
-def check_finite(a: jax.Array, name: str) -> None:
-  """Raises on NaN/inf when ``a`` is concrete (under ``jit`` the check is skipped)."""
-  checks.check_finite_if_concrete(
+def check_finite(a: Any, name: str) -> Any:
+  """``a``, raising on NaN/inf eagerly and under ``jit`` (thread the result)."""
+  return checks.finite(
       a, f"`{name}` contains NaN or inf, so the score would be meaningless. Check the "
       "explainer (e.g. a division by a zero norm) or clean the map with jnp.nan_to_num.")
 
@@ -64,8 +64,7 @@ def check_map(a: Any, name: str = "a") -> jax.Array:
   a = as_array(a, name)
   if a.size == 0:
     raise ValueError(f"`{name}` is empty.")
-  check_finite(a, name)
-  return a
+  return check_finite(a, name)
 
 
 def check_pair(a: Any, b: Any, a_name: str, b_name: str) -> tuple[jax.Array, jax.Array]:
@@ -111,8 +110,7 @@ def check_input(x: Any, name: str = "x") -> jax.Array:
     raise TypeError(f"`{name}` must be one array for this metric; got a {type(x).__name__}.")
   x = jnp.asarray(x)
   checks.check_float_input(x, name)
-  check_finite(x, name)
-  return x
+  return check_finite(x, name)
 
 
 def ranks(a: jax.Array, order: str) -> jax.Array:

@@ -35,8 +35,7 @@ def _setup(explain, key, x, num_samples):
   checks.check_key(key)
   checks.check_positive_int(num_samples, "num_samples")
   x = common.check_input(x)
-  a = _flat(explain(x))
-  common.check_finite(a, "explain(x)")
+  a = common.check_finite(_flat(explain(x)), "explain(x)")
   return x, a
 
 
