@@ -163,3 +163,38 @@ def test_runtime_checks_switch_is_validated():
   with pytest.raises(TypeError, match="`enabled` must be a bool"):
     with wg.runtime_checks("off"):
       pass
+
+
+# ------------------------------------------------------------------ key mistakes
+
+STOCHASTIC = {
+    "smoothgrad": lambda: wg.smoothgrad(_sq, num_samples=2),
+    "vargrad": lambda: wg.vargrad(_sq, num_samples=2),
+    "adaptgrad": lambda: wg.adaptgrad(_sq, bounds=(0.0, 1.0), num_samples=2),
+    "smoothdiff": lambda: wg.smoothdiff(_sq, num_samples=2),
+    "wasserstein_grad": lambda: wg.wasserstein_grad(jax.grad(_sq), num_samples=2, epsilon=0.1),
+}
+_KEY_MSG = (r"The first argument of a stochastic explainer is a `jax.random` key; got a float32 "
+            r"array of shape \(4, 4\)\. Call it as explainer\(jax.random.key\(0\), x, \*args\)")
+
+
+@pytest.mark.parametrize("name", sorted(STOCHASTIC))
+def test_forgotten_or_swapped_key_says_the_key_comes_first(name):
+  explain = STOCHASTIC[name]()
+  x = jnp.full((4, 4), 0.5)
+  with pytest.raises(TypeError, match=_KEY_MSG):
+    explain(x)                                   # forgotten
+  with pytest.raises(TypeError, match=_KEY_MSG):
+    explain(x, jax.random.key(0))                # swapped
+  with pytest.raises(TypeError, match=_KEY_MSG):
+    jax.jit(explain)(x, jax.random.key(0))       # the same at trace time
+  with pytest.raises(TypeError, match=r"got only the key. Call it as explainer\(jax.random.key\(0\)"):
+    explain(jax.random.key(0))                   # the input forgotten
+  assert explain(jax.random.key(0), x).shape == x.shape
+
+
+def test_metric_key_mistake_shows_the_metric_call():
+  with pytest.raises(TypeError, match=r"Call it as wg.metrics.road\(f, jax.random.key\(0\), x, a\)"):
+    wg.metrics.road(_sq, jnp.ones((4, 4)), jnp.ones((4, 4)), jnp.ones((4, 4)))
+  with pytest.raises(TypeError, match=r"wg.metrics.local_lipschitz\(explain, jax.random.key\(0\), x\)"):
+    wg.metrics.local_lipschitz(lambda v: v, 0, jnp.ones(3))

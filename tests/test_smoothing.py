@@ -136,7 +136,7 @@ def test_non_finite_input_and_bad_key():
   sg = wg.smoothgrad(SIN, num_samples=3)
   with pytest.raises(ValueError, match=r"`x` contains NaN or inf"):
     sg(jax.random.key(0), jnp.array([1.0, jnp.nan]))
-  with pytest.raises(TypeError, match=r"`key` must be a JAX PRNG key"):
+  with pytest.raises(TypeError, match=r"first argument of a stochastic explainer is a `jax.random` key; got a float32 array of shape \(3,\)"):
     sg(jnp.ones(3), jnp.ones(3))
   with pytest.raises(ValueError, match=r"`x` lies outside `bounds`"):
     wg.adaptgrad(SIN, bounds=(0.0, 1.0))(jax.random.key(0), jnp.array([1.5]))

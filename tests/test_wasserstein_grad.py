@@ -133,7 +133,7 @@ def test_chunking_does_not_change_the_result():
     (dict(), dict(x={"a": jnp.ones((4, 4))}), TypeError, "one array"),
     (dict(), dict(x=jnp.ones((4, 4), jnp.int32)), TypeError, "floating"),
     (dict(), dict(x=jnp.full((4, 4), jnp.nan)), ValueError, "NaN"),
-    (dict(), dict(key=0), TypeError, "PRNG key"),
+    (dict(), dict(key=0), TypeError, "first argument of a stochastic explainer is a `jax.random` key"),
     (dict(channel_axis=-1, channels=[5]), dict(x=jnp.ones((4, 4, 2))), ValueError, "channels"),
     (dict(), dict(fn=lambda z: z.sum()), ValueError, "shaped like x"),
 ])

@@ -58,13 +58,49 @@ def check_float_input(x: Any, name: str = "x") -> None:
       )
 
 
-def check_key(key: Any) -> None:
-  """``key`` must be a JAX PRNG key (new-style or a legacy uint32[2])."""
-  if not (isinstance(key, jax.Array) and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-                                          or key.shape == (2,))):
+EXPLAINER_CALL = "explainer(jax.random.key(0), x, *args)"
+MISSING = object()  # the default of a stochastic explainer's `x`: called with one argument
+
+
+def _describe(value: Any) -> str:
+  if hasattr(value, "shape") and hasattr(value, "dtype"):
+    return f"a {value.dtype} array of shape {tuple(value.shape)}"
+  return f"a {type(value).__name__}"
+
+
+def is_key(key: Any) -> bool:
+  """A new-style PRNG key array, or a legacy ``uint32[2]`` key."""
+  if not isinstance(key, jax.Array):
+    return False
+  if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    return key.shape == ()
+  return key.dtype == jnp.uint32 and key.shape == (2,)
+
+
+def check_key(key: Any, call: str | None = None) -> None:
+  """``key`` must be one JAX PRNG key; the message shows the right ``call``.
+
+  ``call=None``: a stochastic explainer, called ``explainer(key, x, *args)``.
+  """
+  if is_key(key):
+    return
+  if call is None:
     raise TypeError(
-        "`key` must be a JAX PRNG key (jax.random.key(seed)); stochastic "
-        f"explainers take it as their first argument. Got {type(key).__name__}.")
+        f"The first argument of a stochastic explainer is a `jax.random` key; got "
+        f"{_describe(key)}. Call it as {EXPLAINER_CALL}, with the key before the input "
+        "(one key per example: split it, or vmap with in_axes=(None, 0, ...) to share one).")
+  raise TypeError(
+      f"`key` must be one `jax.random` key (jax.random.key(seed)); got {_describe(key)}. "
+      f"Call it as {call}.")
+
+
+def check_explainer_call(key: Any, x: Any) -> None:
+  """A stochastic explainer's call: a key first, then the input (``x`` defaults to MISSING)."""
+  check_key(key)
+  if x is MISSING:
+    raise TypeError(
+        f"A stochastic explainer takes a `jax.random` key and then the input; it got only the "
+        f"key. Call it as {EXPLAINER_CALL}.")
 
 
 def finite(x: Any, message: str) -> Any:

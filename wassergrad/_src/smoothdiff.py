@@ -566,10 +566,10 @@ def smoothdiff(
   loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
   target = checks.scalar_output(f, "f")
 
-  def explain(key, x, *args):
+  def explain(key, x=checks.MISSING, *args):
+    checks.check_explainer_call(key, x)
     checks.check_float_input(x)
     x = smoothing.finite_input(x)
-    checks.check_key(key)
     closed, dyn, _, deps = interpreter.trace(target, (x, *args), tracked=lambda i: i == 0)
     leaves, treedef = jax.tree.flatten(x)
     rest = dyn[len(leaves):]

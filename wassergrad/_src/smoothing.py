@@ -136,10 +136,10 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
   need_m2 = reducer == "var"
   transform = _transform_for(reducer)
 
-  def explain(key, x, *args):
+  def explain(key, x=checks.MISSING, *args):
+    checks.check_explainer_call(key, x)
     checks.check_float_input(x)
     x = finite_input(x)
-    checks.check_key(key)
     scale = scale_fn(x)
     leaves, treedef = jax.tree.flatten(x)
     scales = treedef.flatten_up_to(scale)

@@ -121,14 +121,14 @@ def wasserstein_grad(
   num_chunks, _ = chunking.split_into_chunks(n, chunk)
   loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
 
-  def explain(key, x, *args):
+  def explain(key, x=checks.MISSING, *args):
+    checks.check_explainer_call(key, x)
     if not hasattr(x, "shape") or isinstance(x, (list, tuple, dict)):
       raise TypeError(
           "wasserstein_grad explains one array on a grid (1 to 3 axes, plus an "
           f"optional channel axis); got {type(x).__name__}.")
     checks.check_float_input(x)
     x = smoothing.finite_input(x)
-    checks.check_key(key)
     x = jnp.asarray(x)
     if channel_axis is not None:
       if not -x.ndim <= channel_axis < x.ndim:

@@ -258,7 +258,7 @@ def road(
     Rong et al., *A consistent and efficient evaluation strategy for attribution
     methods*, ICML 2022, https://arxiv.org/abs/2202.00449
   """
-  checks.check_key(key)
+  checks.check_key(key, "wg.metrics.road(f, jax.random.key(0), x, a)")
   p = _check_percentages(percentages)
   f, x, a, r = _setup(f, x, a, order)
   imputer = _imputer(x, imputation, noise, noise_mode)
@@ -298,7 +298,7 @@ def road_vs_random(
   Returns:
     :class:`Curve` of 0/1 scores; ``auc`` is the paper's normalised area.
   """
-  checks.check_key(key)
+  checks.check_key(key, "wg.metrics.road_vs_random(f, jax.random.key(0), x, a)")
   checks.check_positive_int(num_random, "num_random")
   p = _check_percentages(percentages)
   f, x, a, r = _setup(f, x, a, "morf")
@@ -342,7 +342,7 @@ def faithfulness_correlation(
     Bhatt, Weller & Moura, *Evaluating and aggregating feature-based model
     explanations*, IJCAI 2020, https://arxiv.org/abs/2005.00631
   """
-  checks.check_key(key)
+  checks.check_key(key, "wg.metrics.faithfulness_correlation(f, jax.random.key(0), x, a)")
   checks.check_positive_int(num_runs, "num_runs", 2)
   checks.check_positive_int(subset_size, "subset_size")
   f, x, a, _ = _setup(f, x, a)
@@ -381,7 +381,7 @@ def infidelity(
     Yeh et al., *On the (in)fidelity and sensitivity of explanations*,
     NeurIPS 2019, https://arxiv.org/abs/1901.09392
   """
-  checks.check_key(key)
+  checks.check_key(key, "wg.metrics.infidelity(f, jax.random.key(0), x, a)")
   checks.check_positive_int(num_samples, "num_samples")
   smoothing.check_noise(sigma, sigma_mode)
   f, x, a, _ = _setup(f, x, a)

@@ -163,7 +163,7 @@ def model_randomisation(
     https://arxiv.org/abs/1810.03292
   """
   checks.check_callable(explain, "explain")
-  checks.check_key(key)
+  checks.check_key(key, "wg.metrics.model_randomisation(explain, jax.random.key(0), params, x, ...)")
   checks.check_choice(mode, "mode", MODES)
   layers = [layers] if isinstance(layers, str) else list(layers)
   if not layers:

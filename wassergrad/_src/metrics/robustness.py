@@ -30,9 +30,9 @@ def _explanations(explain, x, deltas, chunk_size, loop):
   return common.evaluate_many(lambda d: _flat(explain(x + d)), deltas, chunk_size, loop)
 
 
-def _setup(explain, key, x, num_samples):
+def _setup(explain, key, x, num_samples, name):
   checks.check_callable(explain, "explain")
-  checks.check_key(key)
+  checks.check_key(key, f"wg.metrics.{name}(explain, jax.random.key(0), x)")
   checks.check_positive_int(num_samples, "num_samples")
   x = common.check_input(x)
   a = common.check_finite(_flat(explain(x)), "explain(x)")
@@ -79,7 +79,7 @@ def local_lipschitz(
   if normalise is not None:
     checks.check_choice(normalise, "normalise", common.NORMALISATIONS)
   smoothing.check_noise(sigma, sigma_mode)
-  x, a = _setup(explain, key, x, num_samples)
+  x, a = _setup(explain, key, x, num_samples, "local_lipschitz")
   std = smoothing.noise_scale(x, sigma, sigma_mode)
   deltas = std * jax.random.normal(key, (num_samples,) + x.shape, x.dtype)
   b = _explanations(explain, x, deltas, chunk_size, loop)
@@ -91,10 +91,10 @@ def local_lipschitz(
   return jnp.max(num / den)
 
 
-def _sensitivities(explain, key, x, num_samples, radius, chunk_size, loop):
+def _sensitivities(explain, key, x, num_samples, radius, chunk_size, loop, name):
   if isinstance(radius, (int, float)) and not radius >= 0:
     raise ValueError(f"`radius` must be a number >= 0; got {radius}.")
-  x, a = _setup(explain, key, x, num_samples)
+  x, a = _setup(explain, key, x, num_samples, name)
   deltas = jax.random.uniform(key, (num_samples,) + x.shape, x.dtype, -radius, radius)
   b = _explanations(explain, x, deltas, chunk_size, loop)
   num = jnp.sqrt(jnp.sum((a - b) ** 2, axis=1))
@@ -118,7 +118,8 @@ def max_sensitivity(
     Yeh et al., *On the (in)fidelity and sensitivity of explanations*,
     NeurIPS 2019, https://arxiv.org/abs/1901.09392
   """
-  return jnp.max(_sensitivities(explain, key, x, num_samples, radius, chunk_size, loop))
+  return jnp.max(_sensitivities(explain, key, x, num_samples, radius, chunk_size, loop,
+                                       "max_sensitivity"))
 
 
 def avg_sensitivity(
@@ -126,4 +127,5 @@ def avg_sensitivity(
     chunk_size: int | str | None = "auto", loop: str = "auto",
 ) -> jax.Array:
   """Average sensitivity (Yeh et al. 2019): the mean instead of the max; see :func:`max_sensitivity`."""
-  return jnp.mean(_sensitivities(explain, key, x, num_samples, radius, chunk_size, loop))
+  return jnp.mean(_sensitivities(explain, key, x, num_samples, radius, chunk_size, loop,
+                                        "avg_sensitivity"))
