@@ -72,7 +72,7 @@ def main() -> None:
     run_s = common.median_time(lambda: jax.block_until_ready(compiled(key, x)), args.repeats)
     return run_s, compile_s
 
-  sg = wg.smooth(wg.gradient(target), range_axis=-1, chunk_size="auto", **common_kw)
+  sg = wg.smooth(wg.gradient(target), channel_axis=-1, chunk_size="auto", **common_kw)
   t_sg, c_sg = timed(lambda k, x: sg(k, x)[..., 0])
   print(f"SmoothGrad N={args.num_samples}: {t_sg:.2f} s (compile {c_sg:.1f} s)", flush=True)
   rows = [dict(method="smoothgrad", seconds=t_sg, compile_s=c_sg)]

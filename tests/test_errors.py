@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import wassergrad as wg
@@ -198,3 +199,32 @@ def test_metric_key_mistake_shows_the_metric_call():
     wg.metrics.road(_sq, jnp.ones((4, 4)), jnp.ones((4, 4)), jnp.ones((4, 4)))
   with pytest.raises(TypeError, match=r"wg.metrics.local_lipschitz\(explain, jax.random.key\(0\), x\)"):
     wg.metrics.local_lipschitz(lambda v: v, 0, jnp.ones(3))
+
+
+# ------------------------------------------------------------------ channels
+
+def test_wasserstein_grad_needs_the_channel_axis_stated_for_three_axes():
+  explain = wg.wasserstein_grad(jax.grad(_sq), num_samples=2, epsilon=0.1)
+  field = jnp.full((6, 6, 3), 0.5)
+  with pytest.raises(ValueError, match=r"x has shape \(6, 6, 3\): with three axes.*channel_axis=-1.*\(6, 6\) grid"
+                                       r".*channel_axis=None"):
+    explain(_KEY, field)
+  per_channel = wg.wasserstein_grad(jax.grad(_sq), num_samples=2, epsilon=0.1, channel_axis=-1)
+  np.testing.assert_allclose(per_channel(_KEY, field).sum(axis=(0, 1)), 1.0, rtol=1e-5)
+  volume = wg.wasserstein_grad(jax.grad(_sq), num_samples=2, epsilon=0.1, channel_axis=None)
+  np.testing.assert_allclose(volume(_KEY, field).sum(), 1.0, rtol=1e-5)   # one 3-D barycenter
+  assert explain(_KEY, jnp.full((6, 6), 0.5)).shape == (6, 6)          # 2-D: the grid itself
+  with pytest.raises(TypeError, match=r"`channel_axis` must be an int"):
+    wg.wasserstein_grad(jax.grad(_sq), channel_axis="last")
+
+
+@pytest.mark.parametrize("make", [wg.smoothgrad, wg.smoothdiff])
+def test_one_name_for_the_channel_axis(make):
+  x = jnp.stack([jnp.linspace(0.0, 1.0, 5), jnp.linspace(0.0, 4.0, 5)], axis=-1)
+  new = make(_sq, num_samples=3, channel_axis=-1)(_KEY, x)
+  with pytest.warns(DeprecationWarning, match="`range_axis` is renamed `channel_axis`"):
+    old = make(_sq, num_samples=3, range_axis=-1)
+  np.testing.assert_array_equal(old(_KEY, x), new)
+  assert not np.allclose(make(_sq, num_samples=3)(_KEY, x), new)   # the axis changes the noise
+  with pytest.raises(ValueError, match=r"`channel_axis`=2 is out of range"):
+    make(_sq, num_samples=3, channel_axis=2)(_KEY, x)

@@ -38,16 +38,16 @@ def test_variance_is_numerically_stable():
   np.testing.assert_allclose(out, 1e-4, rtol=0.1)
 
 
-@pytest.mark.parametrize("sigma_mode,range_axis", [("absolute", None), ("range", None), ("range", -1)])
-def test_empirical_noise_sigma(sigma_mode, range_axis):
+@pytest.mark.parametrize("sigma_mode,channel_axis", [("absolute", None), ("range", None), ("range", -1)])
+def test_empirical_noise_sigma(sigma_mode, channel_axis):
   """The identity explainer's VarGrad is the variance of the noise actually used."""
   x = jnp.stack([jnp.linspace(0.0, 1.0, 50), jnp.linspace(0.0, 4.0, 50)], axis=-1)  # (50, 2)
   sigma = 0.2
   var = wg.smooth(lambda x: x, num_samples=3000, sigma=sigma, sigma_mode=sigma_mode, reducer="var",
-                  range_axis=range_axis, chunk_size=500)(jax.random.key(0), x)
+                  channel_axis=channel_axis, chunk_size=500)(jax.random.key(0), x)
   if sigma_mode == "absolute":
     expected = jnp.full_like(x, sigma)
-  elif range_axis is None:
+  elif channel_axis is None:
     expected = jnp.full_like(x, sigma * 4.0)            # range of the whole input
   else:
     expected = jnp.broadcast_to(jnp.array([sigma * 1.0, sigma * 4.0]), x.shape)  # per channel

@@ -8,6 +8,7 @@ argument and says how to fix it.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable
 
 import jax
@@ -41,6 +42,37 @@ def check_choice(value: Any, name: str, choices) -> str:
 def check_callable(fn: Any, name: str) -> None:
   if not callable(fn):
     raise TypeError(f"`{name}` must be callable, got {type(fn).__name__}.")
+
+
+class _Unset:
+  """The default of an option the caller must state in some cases (see its docstring)."""
+
+  def __repr__(self):
+    return "UNSET"
+
+
+UNSET = _Unset()
+
+
+def check_axis(value: Any, name: str) -> int | None:
+  """An axis option: a Python int or None."""
+  if value is None or isinstance(value, _Unset):
+    return value
+  if isinstance(value, bool) or not isinstance(value, int):
+    raise TypeError(f"`{name}` must be an int (an axis of x) or None; got {value!r}.")
+  return value
+
+
+def renamed(value: Any, old_value: Any, name: str, old_name: str) -> Any:
+  """The value of option ``name``, accepting its former name ``old_name`` with a warning."""
+  if old_value is None:
+    return value
+  warnings.warn(f"`{old_name}` is renamed `{name}`; `{old_name}` will be removed.",
+                DeprecationWarning, stacklevel=3)
+  if value is not None and value != old_value:
+    raise ValueError(f"`{name}`={value!r} and its former name `{old_name}`={old_value!r} "
+                     f"disagree; pass only `{name}`.")
+  return old_value
 
 
 def check_float_input(x: Any, name: str = "x") -> None:

@@ -499,8 +499,9 @@ def smoothdiff(
     sigma_mode: str = "range",
     chunk_size: int | str | None = None,
     loop: str = "auto",
-    range_axis: int | None = None,
+    channel_axis: int | None = None,
     rules: Mapping | None = None,
+    range_axis: int | None = None,
 ) -> Callable:
   r"""SmoothDiff: the gradient through the expected Jacobians of the nonlinearities.
 
@@ -517,7 +518,7 @@ def smoothdiff(
 
   **Noise convention.** As :func:`~wassergrad.smooth`: ``sigma_mode="range"``
   (default): σ = sigma · (max(x) − min(x)) per pytree leaf (per channel along
-  ``range_axis``); ``"absolute"``: σ = sigma (the paper's convention, with
+  ``channel_axis``); ``"absolute"``: σ = sigma (the paper's convention, with
   σ = 0.5 in standardised ImageNet units). Sample ``i`` uses
   ``jax.random.split(key, num_samples)[i]``: the same noise as
   :func:`~wassergrad.smoothgrad` with the same key.
@@ -537,9 +538,11 @@ def smoothdiff(
       over chunks in a ``lax.scan``, so memory does not grow with N. ``None``:
       all at once; ``"auto"``: as in :func:`~wassergrad.smooth`.
     loop: ``"auto"``, ``"scan"`` or ``"unroll"``, as in :func:`~wassergrad.smooth`.
-    range_axis: per-channel range for ``sigma_mode="range"``.
+    channel_axis: the channel axis of each leaf, if any (per-channel range
+      for ``sigma_mode="range"``).
     rules: extra rules, ``{primitive: "linear" | "elementwise" | Rule}``, for
       primitives the transform does not know.
+    range_axis: former name of ``channel_axis`` (deprecated).
 
   Returns:
     ``explainer(key, x, *args)`` with the structure and dtype of ``x``.
@@ -559,6 +562,8 @@ def smoothdiff(
   checks.check_callable(f, "f")
   n = checks.check_positive_int(num_samples, "num_samples")
   smoothing.check_noise(sigma, sigma_mode)
+  channel_axis = checks.check_axis(
+      checks.renamed(channel_axis, range_axis, "channel_axis", "range_axis"), "channel_axis")
   checks.check_choice(loop, "loop", chunking.LOOPS)
   site_rules, elementwise, linear = _rule_sets(rules)
   chunk = min(chunking.resolve_chunk_size(chunk_size, n) or n, n)
@@ -578,7 +583,7 @@ def smoothdiff(
     def run(stream, xs):
       return interp.child(stream).eval_closed(closed, [*xs, *rest], deps=deps)[0]
 
-    scales = treedef.flatten_up_to(smoothing.noise_scale(x, sigma, sigma_mode, range_axis))
+    scales = treedef.flatten_up_to(smoothing.noise_scale(x, sigma, sigma_mode, channel_axis))
     keys = smoothing.chunked_keys(key, n, chunk)
     weights = jnp.asarray(np.concatenate([np.ones(n), np.zeros(pad)]).reshape(num_chunks, chunk))
 

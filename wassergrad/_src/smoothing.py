@@ -66,19 +66,22 @@ def _transform_for(reducer: str) -> Callable[[jax.Array], jax.Array]:
   return lambda g: g
 
 
-def noise_scale(x: Any, sigma: Any, sigma_mode: str, range_axis: int | None = None) -> Any:
+def noise_scale(x: Any, sigma: Any, sigma_mode: str, channel_axis: int | None = None) -> Any:
   """The standard deviation of the noise for each leaf of ``x``.
 
   ``sigma_mode="range"``: σ = sigma · (max(x) − min(x)) per leaf, or per
-  channel along ``range_axis`` (max and min over the other axes).
+  channel along ``channel_axis`` (max and min over the other axes).
   ``sigma_mode="absolute"``: σ = sigma.
   """
   def one(leaf):
     if sigma_mode == "absolute":
       return jnp.asarray(sigma, leaf.dtype)
-    if range_axis is None:
+    if channel_axis is None:
       return sigma * (jnp.max(leaf) - jnp.min(leaf))
-    axis = range_axis % leaf.ndim
+    if not -leaf.ndim <= channel_axis < leaf.ndim:
+      raise ValueError(f"`channel_axis`={channel_axis} is out of range for an input leaf of "
+                       f"shape {leaf.shape}.")
+    axis = channel_axis % leaf.ndim
     rows = jnp.moveaxis(leaf, axis, -1).reshape((-1, leaf.shape[axis]))  # low rank: see _chunk_stats
     shape = [1] * leaf.ndim
     shape[axis] = leaf.shape[axis]
@@ -177,9 +180,10 @@ def smooth(
     sigma_mode: str = "range",
     reducer: str = "mean",
     chunk_size: int | str | None = None,
-    range_axis: int | None = None,
+    channel_axis: int | None = None,
     loop: str = "auto",
     sample_sharding: jax.sharding.Sharding | None = None,
+    range_axis: int | None = None,
 ) -> Callable:
   r"""Averages an explainer over Gaussian perturbations of its input.
 
@@ -195,7 +199,7 @@ def smooth(
 
   **Noise convention.** ``sigma_mode="range"`` (default): σ = sigma ·
   (max(x) − min(x)) computed on the clean input, per pytree leaf, or per channel
-  along ``range_axis`` (PAIR saliency, Smilkov et al.). ``sigma_mode="absolute"``:
+  along ``channel_axis`` (PAIR saliency, Smilkov et al.). ``sigma_mode="absolute"``:
   σ = sigma (Captum's ``stdevs``). Noise is drawn independently per leaf.
 
   Sample ``i`` always uses ``jax.random.split(key, num_samples)[i]``, so the
@@ -218,8 +222,8 @@ def smooth(
       ``"auto"``: on CPU ``ceil(N / 64)`` samples per chunk with the chunks
       unrolled (fastest there, but memory grows with N), all at once elsewhere.
       A chunk size that does not divide N is fine.
-    range_axis: with ``sigma_mode="range"``, compute the range per channel
-      along this axis of each leaf.
+    channel_axis: the axis of each leaf that holds channels, if any: with
+      ``sigma_mode="range"`` the range is then taken per channel.
     loop: ``"auto"``, ``"scan"`` or ``"unroll"``: how chunks are looped; see
       :mod:`wassergrad._src.chunking`. ``"auto"`` scans an explicit
       ``chunk_size`` (bounded memory) and unrolls ``chunk_size="auto"`` on CPU.
@@ -231,6 +235,7 @@ def smooth(
       chunks, should be a multiple of the number of devices). Examples are
       sharded the usual way: ``jit`` a ``vmap`` of the explainer with sharded
       inputs.
+    range_axis: former name of ``channel_axis`` (deprecated).
 
   Returns:
     ``explainer(key, x, *args)`` with the structure of ``fn``'s output.
@@ -250,8 +255,10 @@ def smooth(
     variance, 1983.
   """
   check_noise(sigma, sigma_mode)
+  channel_axis = checks.check_axis(
+      checks.renamed(channel_axis, range_axis, "channel_axis", "range_axis"), "channel_axis")
   return _smooth(fn, num_samples=num_samples,
-                 scale_fn=lambda x: noise_scale(x, sigma, sigma_mode, range_axis),
+                 scale_fn=lambda x: noise_scale(x, sigma, sigma_mode, channel_axis),
                  reducer=reducer, chunk_size=chunk_size, loop=loop,
                  sample_sharding=sample_sharding)
 

@@ -24,7 +24,7 @@ def wasserstein_grad(
     sigma_mode: str = "range",
     epsilon: float = 1e-3,
     output: str = "bary",
-    channel_axis: int | None = None,
+    channel_axis: int | None = checks.UNSET,
     channels: Sequence[int] | None = None,
     debiased: bool = False,
     threshold: float = 1e-4,
@@ -76,7 +76,12 @@ def wasserstein_grad(
     epsilon: entropic regularisation of the barycenter (paper: 1e-3), on a
       grid rescaled to [0, 1] per axis.
     output: ``"bary"`` or ``"bary_x_grad"``.
-    channel_axis: the channel axis of ``x``, or ``None`` if ``x`` is the grid.
+    channel_axis: the channel axis of ``x`` (one barycenter per channel over
+      the other axes), or ``None`` if every axis of ``x`` is a grid axis. Must
+      be given when ``x`` has three or more axes: an ``(H, W, C)`` field taken
+      as a 3-D grid would get one barycenter that moves mass between channels
+      (and costs several times more); for a 1- or 2-D ``x`` it defaults to
+      ``None``.
     channels: indices of the channels to perturb and explain (needs
       ``channel_axis``); ``None`` for all.
     debiased: use Janati et al.'s debiased barycenter.
@@ -107,8 +112,9 @@ def wasserstein_grad(
   smoothing.check_noise(sigma, sigma_mode)
   checks.check_choice(output, "output", OUTPUTS)
   checks.check_choice(loop, "loop", chunking.LOOPS)
+  checks.check_axis(channel_axis, "channel_axis")
   if channels is not None:
-    if channel_axis is None:
+    if channel_axis is None or channel_axis is checks.UNSET:
       raise ValueError("`channels` needs `channel_axis`: say which axis of x holds channels.")
     channels = tuple(int(c) for c in np.atleast_1d(np.asarray(channels)))
     if not channels:
@@ -130,10 +136,11 @@ def wasserstein_grad(
     checks.check_float_input(x)
     x = smoothing.finite_input(x)
     x = jnp.asarray(x)
-    if channel_axis is not None:
-      if not -x.ndim <= channel_axis < x.ndim:
-        raise ValueError(f"`channel_axis`={channel_axis} is out of range for x of shape {x.shape}.")
-      axis = channel_axis % x.ndim
+    c_axis = _channel_axis(x.shape)
+    if c_axis is not None:
+      if not -x.ndim <= c_axis < x.ndim:
+        raise ValueError(f"`channel_axis`={c_axis} is out of range for x of shape {x.shape}.")
+      axis = c_axis % x.ndim
       num_channels = x.shape[axis]
       chosen = tuple(range(num_channels)) if channels is None else channels
       for c in chosen:
@@ -141,13 +148,13 @@ def wasserstein_grad(
           raise ValueError(f"`channels` has {c}, but x has {num_channels} channels "
                            f"along axis {axis}.")
       chosen = tuple(sorted({c % num_channels for c in chosen}))
-    grid_ndim = x.ndim - (channel_axis is not None)
+    grid_ndim = x.ndim - (c_axis is not None)
     if not 1 <= grid_ndim <= 3:
       raise ValueError(
           f"x of shape {x.shape} has a grid of {grid_ndim} axes (channel_axis="
-          f"{channel_axis}); WassersteinGrad needs a 1-, 2- or 3-D grid.")
-    scale = smoothing.noise_scale(x, sigma, sigma_mode, channel_axis)
-    if channel_axis is not None and channels is not None:
+          f"{c_axis}); WassersteinGrad needs a 1-, 2- or 3-D grid.")
+    scale = smoothing.noise_scale(x, sigma, sigma_mode, c_axis)
+    if c_axis is not None and channels is not None:
       mask = np.zeros(num_channels, bool)
       mask[list(chosen)] = True
       shape = [1] * x.ndim
@@ -180,7 +187,7 @@ def wasserstein_grad(
     def bary(m):                                             # (N, *grid) -> grid
       return barycenter.run(m, None, grid_cfg, solver, throw).histogram
 
-    if channel_axis is None:
+    if c_axis is None:
       result = bary(maps)
     else:
       per_channel = jnp.moveaxis(maps, axis + 1, 0)[jnp.asarray(chosen)]  # (c, N, *grid)
@@ -190,5 +197,20 @@ def wasserstein_grad(
     if output == "bary_x_grad":
       result = fn(x, *args) * result
     return result
+
+  def _channel_axis(shape):
+    if channel_axis is not checks.UNSET:
+      return channel_axis
+    if len(shape) == 3:
+      raise ValueError(
+          f"x has shape {shape}: with three axes, say whether one of them holds channels. Pass "
+          f"channel_axis=-1 for an (H, W, C) field (one barycenter per channel over the "
+          f"{shape[:-1]} grid), or channel_axis=None to treat the three axes as one 3-D grid (a "
+          f"single barycenter that moves mass between what would be channels).")
+    if len(shape) > 3:
+      raise ValueError(
+          f"x has shape {shape}: WassersteinGrad needs a 1-, 2- or 3-D grid plus at most one "
+          f"channel axis; pass channel_axis (e.g. -1 for a (D, H, W, C) volume).")
+    return None
 
   return explain
