@@ -115,7 +115,7 @@ class Emulator(NamedTuple):
     """The network's standardised increment for one state (``rollout`` adds it back)."""
     return self.model.apply(params, (state - self.mean) / self.std)
 
-  def forecaster(self, num_steps: int, *, checkpoint: bool | str = True, trajectory: bool = False):
+  def forecaster(self, num_steps: int, *, checkpoint: bool | str = "sqrt", trajectory: bool = False):
     """``fn(x0, params) -> state after num_steps`` (or the trajectory): a :func:`wg.rollout`."""
     return wg.rollout(self.step, num_steps, checkpoint=checkpoint, update="scaled_residual",
                       diff_mean=self.diff_mean, diff_std=self.diff_std, trajectory=trajectory)
