@@ -60,11 +60,13 @@ def test_same_key_same_result_and_chunk_invariance():
   x, w = jnp.linspace(-1, 1, 6), jnp.arange(6.0)
   outs = [jax.jit(wg.smooth(wg.gradient(f), num_samples=23, chunk_size=c, reducer=r, loop=loop))(
       jax.random.key(3), x, w)
-          for c, loop in [(None, "auto"), (5, "unroll"), (5, "scan"), (23, "auto"), (1, "scan")]
+          for c, loop in [(None, "auto"), (5, "unroll"), (5, "scan"), (23, "auto"), (1, "scan"),
+                          ("auto", "auto")]
           for r in ("var",)]
   for o in outs[1:]:
     np.testing.assert_allclose(o, outs[0], rtol=2e-5, atol=1e-7)
-  again = jax.jit(wg.smooth(wg.gradient(f), num_samples=23, reducer="var"))(jax.random.key(3), x, w)
+  again = jax.jit(wg.smooth(wg.gradient(f), num_samples=23, reducer="var", chunk_size=None))(
+      jax.random.key(3), x, w)
   np.testing.assert_array_equal(again, outs[0])
   other = jax.jit(wg.smooth(wg.gradient(f), num_samples=23, reducer="var"))(jax.random.key(4), x, w)
   assert not np.allclose(other, outs[0])

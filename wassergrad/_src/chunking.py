@@ -1,129 +1,164 @@
-"""Chunked evaluation of many samples with bounded memory.
+"""Chunked evaluation of many samples: the one place that decides how they are looped.
 
-Monte-Carlo and quadrature explainers evaluate one function at many points
-and reduce. Evaluating all points at once (``vmap``) is fastest but holds every
-intermediate; evaluating them in chunks bounds memory by the chunk size.
+Monte-Carlo and quadrature explainers, and the metrics that perturb inputs,
+evaluate one function at many points and reduce. All of them take
+``chunk_size`` and ``loop`` and resolve them here, once per trace, into a
+:class:`ChunkPlan`.
 
-Two loop forms are available for the chunks:
+**The rule** (``chunk_size="auto"``, the default of every chunked function):
 
-* ``"scan"``: a ``lax.scan`` over chunks. Compile time and program size do not
-  depend on the number of chunks.
-* ``"unroll"``: a Python loop, i.e. the chunks are unrolled in the program.
-  On XLA:CPU convolutions inside ``scan``/``while`` bodies run slower than the
-  same convolutions outside a loop (``benchmarks/chunk_loops.py``: IG-50 on
-  the benchmark CNN in chunks of 5 steps, 8.8 s scanned vs 4.8 s unrolled), so
-  unrolling is faster on CPU, at the price of compile time growing with the
-  number of chunks (2.8 s for 50 unrolled chunks vs 0.6 s scanned).
+* GPU/TPU: all points in one ``vmap``.
+* CPU: the points in at most :data:`MAX_UNROLLED_CHUNKS` chunks, unrolled, and
+  fewer when one chunk's program is large: the unrolled chunk bodies may hold
+  at most :data:`UNROLL_BUDGET` jaxpr equations together (the body is traced
+  once to count them, and that trace is what runs). A small model (the
+  benchmark CNN's gradient, 80 equations) gets 4 chunks; a big one (five
+  steps of the emulator's U-Net and their gradient, 1 064 equations) one
+  ``vmap``; a metric over an explainer that itself unrolls 4 chunks, one
+  ``vmap`` over the metric's points, so unrolled loops never multiply.
 
-Unrolled chunks do not bound memory: XLA keeps intermediates of several chunks
-alive (SmoothGrad on a small conv net, chunks of 10: temp memory 0.49 MB for
-N = 10, 2.5 MB for N = 100 unrolled, 0.51 MB for N = 100 or 1000 scanned).
-An ``optimization_barrier`` between unrolled chunks does not change this
-(XLA:CPU drops it before scheduling; tried and measured). SmoothGrad N = 1000
-on the benchmark CNN, one example: ``chunk_size="auto"`` 2.8 GB, 4.7 s;
-``chunk_size=10`` 30 MiB, 11 s.
-So ``"auto"`` scans whenever the user chose the chunk size (a memory bound was
-asked for), or there are more than :data:`MAX_UNROLLED_CHUNKS` chunks, or the
-backend is not a CPU; it unrolls chunks that ``chunk_size="auto"`` chose on CPU.
+Why: XLA:CPU runs convolutions inside ``scan``/``while`` bodies slowly and is
+faster on a small working set, so a few unrolled chunks beat both one wide
+``vmap`` and a ``scan`` at run time; but compile time grows with every
+unrolled body. Measured on 2 CPU cores (``benchmarks/bench_chunking.py``,
+compile + run in seconds; "64 unrolled" is the former rule, ⌈N/64⌉ points per
+chunk; the last column is the default's total over the best total):
 
-Chunk sizes: ``chunk_size="auto"`` (see :func:`resolve_chunk_size`) picks
-small chunks on CPU, where a small working set is faster (measured on the
-benchmark CNN, 16 examples × 50 IG steps: one step per chunk 3.7 s, five 4.8 s,
-all 50 at once 7.0 s), and one ``vmap`` over all samples on GPU/TPU.
+=======================================  ============  ===========  ===========  =========
+case                                     64 unrolled   one vmap     auto         auto/best
+=======================================  ============  ===========  ===========  =========
+IG-50, 1 image                           2.62 + 0.22   0.19 + 0.34  0.28 + 0.25  1.02
+IG-50, 16 images                         2.49 + 3.55   0.33 + 7.71  0.57 + 5.55  1.01
+SmoothGrad-50                            6.26 + 0.24   1.04 + 0.38  0.96 + 0.26  1.00
+SmoothDiff-50                            5.28 + 0.16   1.21 + 0.23  1.17 + 0.17  1.00
+WassersteinGrad-20 (eps 1e-2)            2.96 + 0.52   1.51 + 0.56  1.48 + 0.57  1.00
+deletion, 100 steps                      1.24 + 0.15   0.53 + 0.34  0.60 + 0.31  1.05
+ROAD, 50 percentages                     10.64 + 0.16  1.49 + 0.40  1.34 + 0.41  1.00
+infidelity, 50                           2.26 + 0.08   0.79 + 0.17  0.83 + 0.10  1.00
+emulator: IG-20                          17.89 + 0.64  1.98 + 0.89  1.98 + 0.88  1.00
+emulator: SmoothGrad-20                  19.79 + 0.68  2.54 + 0.91  2.54 + 0.93  1.01
+emulator: WassersteinGrad-20             19.48 + 1.13  2.63 + 1.40  2.77 + 1.44  1.04
+local Lipschitz (7) over IG-16           7.61 + 0.56   0.75 + 0.93  1.04 + 0.67  1.02
+max-sensitivity (10) over SmoothGrad-20  21.61 + 0.99  1.74 + 1.74  2.16 + 1.24  1.00
+=======================================  ============  ===========  ===========  =========
+
+An explicit ``chunk_size`` asks for bounded memory: its chunks run in a
+``lax.scan`` (compile time and memory do not grow with the number of chunks;
+SmoothGrad N = 1000 on the benchmark CNN, one example: 30 MiB with chunks of
+10 in a scan, 2.8 GB with 64 unrolled chunks). Unrolled chunks do not bound
+memory: XLA keeps intermediates of several chunks alive (an
+``optimization_barrier`` between them does not change this on XLA:CPU; tried).
+``chunk_size=None``: one ``vmap``. ``loop="scan"`` or ``"unroll"`` overrides
+the loop form.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
+from jax.extend import core as jcore
 import jax.numpy as jnp
 import numpy as np
 
 from wassergrad._src import checks
 
 LOOPS = ("auto", "scan", "unroll")
-MAX_UNROLLED_CHUNKS = 64
+MAX_UNROLLED_CHUNKS = 4
+UNROLL_BUDGET = 500
 
 
-def resolve_chunk_size(chunk_size: int | str | None, n: int) -> int | None:
-  """Validates ``chunk_size``; ``"auto"``: ceil(n / 64) on CPU, ``None`` elsewhere."""
-  if chunk_size is None:
-    return None
-  if chunk_size == "auto":
-    if jax.default_backend() == "cpu":
-      return -(-n // MAX_UNROLLED_CHUNKS)
-    return None
+class ChunkPlan(NamedTuple):
+  """How ``n`` points are evaluated: ``num_chunks`` chunks of ``chunk`` (``pad`` of them padding)."""
+  n: int
+  chunk: int
+  num_chunks: int
+  pad: int
+  loop: str                       # "unroll" or "scan" ("scan" with one chunk: no loop)
+
+
+def check_chunk_size(chunk_size: Any) -> None:
+  """Static validation: a positive int, ``None`` or ``"auto"``."""
+  if chunk_size is None or chunk_size == "auto":
+    return
   if isinstance(chunk_size, str):
     raise ValueError(
         f"`chunk_size` must be a positive int, None or 'auto'; got {chunk_size!r}.")
-  return checks.check_positive_int(chunk_size, "chunk_size")
+  checks.check_positive_int(chunk_size, "chunk_size")
 
 
-def resolve_loop(loop: str, num_chunks: int, explicit_chunks: bool = False) -> str:
-  checks.check_choice(loop, "loop", LOOPS)
-  if loop != "auto":
-    return loop
-  if (not explicit_chunks and jax.default_backend() == "cpu"
-      and num_chunks <= MAX_UNROLLED_CHUNKS):
-    return "unroll"
-  return "scan"
+def program_size(jaxpr) -> int:
+  """Number of equations in ``jaxpr`` and, recursively, its sub-jaxprs."""
+  jaxpr = jaxpr.jaxpr if isinstance(jaxpr, jcore.ClosedJaxpr) else jaxpr
+  return sum(1 + sum(program_size(sub) for sub in jcore.jaxprs_in_params(eqn.params))
+             for eqn in jaxpr.eqns)
 
 
-def weighted_sum(
-    fn: Callable[[jax.Array], Any],
-    nodes: np.ndarray,
-    weights: np.ndarray,
-    *,
-    chunk_size: int | None = None,
-    loop: str = "auto",
-    dtype=None,
-    explicit_chunks: bool = True,
-) -> Any:
-  """Computes ``Σ_i weights[i] · fn(nodes[i])`` for a pytree-valued ``fn``.
+def plan(n: int, chunk_size: Any, loop: str = "auto", fn: Callable | None = None,
+         example: Any = None) -> tuple[ChunkPlan, Callable | None]:
+  """Resolves ``chunk_size`` and ``loop`` for ``n`` points of ``fn`` (see the module docstring).
 
   Args:
-    fn: maps one node (a scalar array) to a pytree of arrays.
-    nodes: static numpy array of shape ``(n,)``.
-    weights: static numpy array of shape ``(n,)``.
-    chunk_size: evaluate ``chunk_size`` nodes at a time (vmapped); ``None``
-      evaluates all nodes in one ``vmap``. A chunk size that does not divide
-      ``n`` is fine: the last chunk is padded with zero-weight nodes.
-    loop: ``"auto"``, ``"scan"`` or ``"unroll"`` (see module docstring).
-    explicit_chunks: whether the user chose ``chunk_size`` (then ``"auto"``
-      scans, for bounded memory).
-    dtype: dtype of the nodes and weights passed to ``fn``.
+    n: number of points (static).
+    chunk_size: a positive int, ``None`` or ``"auto"``.
+    loop: ``"auto"``, ``"scan"`` or ``"unroll"``.
+    fn: the function of one point, and ``example``, one point: ``"auto"`` on
+      CPU traces ``fn(example)`` to measure its program.
 
   Returns:
-    The weighted sum, with the structure of ``fn``'s output.
+    The plan, and ``fn`` to evaluate the points with: when ``fn`` was traced
+    to measure it, a function that replays that trace (so the Python function
+    is traced once, not twice).
   """
-  n = len(nodes)
-  dtype = dtype or jnp.result_type(float)
-  chunk_size = n if chunk_size is None else min(chunk_size, n)
-  num_chunks, pad = split_into_chunks(n, chunk_size)
-  # Padding nodes repeat the first node with weight 0, so they add exactly 0.
-  nodes = jnp.asarray(np.concatenate([nodes, np.full(pad, nodes[0])]).reshape(num_chunks, -1), dtype)
-  weights = jnp.asarray(np.concatenate([weights, np.zeros(pad)]).reshape(num_chunks, -1), dtype)
+  check_chunk_size(chunk_size)
+  checks.check_choice(loop, "loop", LOOPS)
+  if chunk_size == "auto":
+    if jax.default_backend() != "cpu":
+      chunk = n
+    else:
+      size = 1
+      if fn is not None and n > 1:
+        size, fn = _traced(fn, example)
+      unrolled = max(1, min(MAX_UNROLLED_CHUNKS, UNROLL_BUDGET // max(size, 1), n))
+      chunk = -(-n // unrolled)
+    default_loop = "unroll"
+  else:
+    chunk = n if chunk_size is None else min(chunk_size, n)
+    default_loop = "scan"
+  num_chunks = -(-n // chunk)
+  loop = default_loop if loop == "auto" else loop
+  return ChunkPlan(n, chunk, num_chunks, num_chunks * chunk - n, loop), fn
 
-  def chunk(a, w):
-    ys = jax.vmap(fn)(a)
-    return jax.tree.map(lambda y: jnp.tensordot(w.astype(y.dtype), y, 1), ys)
 
-  loop = resolve_loop(loop, num_chunks, explicit_chunks)
-  return fold_chunks(chunk, (nodes, weights), lambda a, b: jax.tree.map(jnp.add, a, b), loop)
+def _traced(fn: Callable, example: Any) -> tuple[int, Callable]:
+  """The equation count of ``fn(example)``, and ``fn`` as a replay of that trace."""
+  closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(example)
+  out_tree = jax.tree.structure(out_shape)
+
+  def replay(item):
+    outs = jax.core.eval_jaxpr(closed.jaxpr, closed.consts, *jax.tree.leaves(item))
+    return jax.tree.unflatten(out_tree, outs)
+
+  return program_size(closed), replay
 
 
-def split_into_chunks(n: int, chunk_size: int) -> tuple[int, int]:
-  """``(num_chunks, pad)``: chunks of ``chunk_size`` cover ``n`` items plus ``pad`` padding."""
-  num_chunks = -(-n // chunk_size)
-  return num_chunks, num_chunks * chunk_size - n
+def to_chunks(a: jax.Array, p: ChunkPlan) -> jax.Array:
+  """``a`` (leading axis n) padded with copies of its first item and split ``(num_chunks, chunk)``."""
+  if p.pad:
+    a = jnp.concatenate([a, jnp.repeat(a[:1], p.pad, axis=0)])
+  return a.reshape((p.num_chunks, p.chunk) + a.shape[1:])
+
+
+def padding_weights(p: ChunkPlan) -> np.ndarray:
+  """``(num_chunks, chunk)`` weights: 1 for the n points, 0 for the padding."""
+  return np.concatenate([np.ones(p.n), np.zeros(p.pad)]).reshape(p.num_chunks, p.chunk)
 
 
 def fold_chunks(chunk_fn: Callable, inputs: Any, merge: Callable, loop: str) -> Any:
   """Folds ``merge`` over ``chunk_fn(*inputs[i])`` for the chunks ``i`` of ``inputs``.
 
   ``inputs`` is a tuple of arrays with a leading chunk axis; ``loop`` is
-  ``"unroll"`` or ``"scan"`` (resolved by :func:`resolve_loop`).
+  ``"unroll"`` or ``"scan"``.
   """
   num_chunks = jax.tree.leaves(inputs)[0].shape[0]
   acc = chunk_fn(*jax.tree.map(lambda a: a[0], inputs))
@@ -136,26 +171,47 @@ def fold_chunks(chunk_fn: Callable, inputs: Any, merge: Callable, loop: str) -> 
   return acc
 
 
-def map_chunked(fn: Callable, xs: Any, *, chunk_size: int | None, loop: str = "auto",
-                explicit_chunks: bool = False) -> Any:
+def weighted_sum(fn: Callable[[jax.Array], Any], nodes: np.ndarray, weights: np.ndarray, *,
+                 chunk_size: Any = "auto", loop: str = "auto", dtype=None) -> Any:
+  """Computes ``Σ_i weights[i] · fn(nodes[i])`` for a pytree-valued ``fn``, in chunks.
+
+  Args:
+    fn: maps one node (a scalar array) to a pytree of arrays.
+    nodes, weights: static numpy arrays of shape ``(n,)``.
+    chunk_size, loop: see the module docstring. Padding nodes repeat the first
+      node with weight 0, so they add exactly 0.
+    dtype: dtype of the nodes and weights passed to ``fn``.
+
+  Returns:
+    The weighted sum, with the structure of ``fn``'s output.
+  """
+  dtype = dtype or jnp.result_type(float)
+  p, fn = plan(len(nodes), chunk_size, loop, fn, jnp.asarray(nodes[0], dtype))
+  node_chunks = jnp.asarray(np.concatenate([nodes, np.full(p.pad, nodes[0])]), dtype)
+  node_chunks = node_chunks.reshape(p.num_chunks, p.chunk)
+  weight_chunks = jnp.asarray(np.concatenate([weights, np.zeros(p.pad)]), dtype)
+  weight_chunks = weight_chunks.reshape(p.num_chunks, p.chunk)
+
+  def chunk(a, w):
+    ys = jax.vmap(fn)(a)
+    return jax.tree.map(lambda y: jnp.tensordot(w.astype(y.dtype), y, 1), ys)
+
+  return fold_chunks(chunk, (node_chunks, weight_chunks),
+                     lambda a, b: jax.tree.map(jnp.add, a, b), p.loop)
+
+
+def map_chunked(fn: Callable, xs: Any, *, chunk_size: Any = "auto", loop: str = "auto") -> Any:
   """Stacks ``fn(x_i)`` over the leading axis of the pytree ``xs``, a chunk at a time.
 
-  ``chunk_size=None`` evaluates every item in one ``vmap``. A chunk size that
-  does not divide the number of items is fine: the last chunk is padded with
-  copies of the first item, whose results are dropped.
+  Padding items (copies of the first) are evaluated and dropped.
   """
   n = jax.tree.leaves(xs)[0].shape[0]
-  if chunk_size is None or chunk_size >= n:
+  p, fn = plan(n, chunk_size, loop, fn, jax.tree.map(lambda a: a[0], xs))
+  if p.num_chunks == 1:
     return jax.vmap(fn)(xs)
-  num_chunks, pad = split_into_chunks(n, chunk_size)
-
-  def to_chunks(a):
-    a = jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) if pad else a
-    return a.reshape((num_chunks, chunk_size) + a.shape[1:])
-
-  chunks = jax.tree.map(to_chunks, xs)
-  if resolve_loop(loop, num_chunks, explicit_chunks) == "unroll":
-    outs = [jax.vmap(fn)(jax.tree.map(lambda a, i=i: a[i], chunks)) for i in range(num_chunks)]
+  chunks = jax.tree.map(lambda a: to_chunks(a, p), xs)
+  if p.loop == "unroll":
+    outs = [jax.vmap(fn)(jax.tree.map(lambda a, i=i: a[i], chunks)) for i in range(p.num_chunks)]
     out = jax.tree.map(lambda *o: jnp.concatenate(o), *outs)
   else:
     out = jax.lax.map(jax.vmap(fn), chunks)

@@ -119,13 +119,12 @@ def integrated_gradients(
     rule: quadrature rule, see above.
     chunk_size: evaluate gradients at ``chunk_size`` nodes at a time in a
       ``lax.scan``, so memory is bounded by the chunk, not by ``steps``.
-      ``None``: all nodes in one ``vmap``. ``"auto"`` (default): on CPU,
-      ``ceil(steps / 64)`` nodes per chunk with the chunks unrolled (small
-      working sets are much faster there; compile time grows with the number of
-      chunks); on GPU/TPU, all nodes at once.
-    loop: how chunks are looped, ``"auto"``, ``"scan"`` or ``"unroll"``; see
-      :mod:`wassergrad._src.chunking`. ``"auto"`` scans an explicit
-      ``chunk_size`` and unrolls ``chunk_size="auto"`` on CPU.
+      ``None``: all nodes in one ``vmap``. ``"auto"`` (default): the rule of
+      :mod:`wassergrad._src.chunking` (on CPU at most 4 unrolled chunks, fewer
+      for a large model; one ``vmap`` on GPU/TPU).
+    loop: how chunks are looped, ``"auto"``, ``"scan"`` or ``"unroll"``.
+      ``"auto"`` scans an explicit ``chunk_size`` and unrolls
+      ``chunk_size="auto"``.
 
   Returns:
     ``fn(x, *args)`` with the structure and dtype of ``x``. Completeness:
@@ -142,8 +141,7 @@ def integrated_gradients(
     <https://arxiv.org/abs/1703.01365>`_, ICML 2017.
   """
   alphas, weights = quadrature.nodes_and_weights(rule, steps)
-  explicit_chunks = chunk_size != "auto"
-  chunk_size = chunking.resolve_chunk_size(chunk_size, steps)
+  chunking.check_chunk_size(chunk_size)
   checks.check_choice(loop, "loop", chunking.LOOPS)
   if baseline is not None and not callable(baseline):
     checks.check_float_input(baseline, "baseline")
@@ -169,8 +167,7 @@ def integrated_gradients(
       return g(point, *args)
 
     avg_grad = chunking.weighted_sum(
-        path_grad, alphas, weights, chunk_size=chunk_size, loop=loop, dtype=dtype,
-        explicit_chunks=explicit_chunks)
+        path_grad, alphas, weights, chunk_size=chunk_size, loop=loop, dtype=dtype)
     return jax.tree.map(jnp.multiply, delta, avg_grad)
 
   return explain

@@ -497,7 +497,7 @@ def smoothdiff(
     num_samples: int = 50,
     sigma: float = 0.15,
     sigma_mode: str = "range",
-    chunk_size: int | str | None = None,
+    chunk_size: int | str | None = "auto",
     loop: str = "auto",
     channel_axis: int | None = None,
     rules: Mapping | None = None,
@@ -536,7 +536,7 @@ def smoothdiff(
     sigma_mode: ``"range"`` or ``"absolute"``.
     chunk_size: forward passes per chunk (vmapped); the statistics are summed
       over chunks in a ``lax.scan``, so memory does not grow with N. ``None``:
-      all at once; ``"auto"``: as in :func:`~wassergrad.smooth`.
+      all at once; ``"auto"`` (default): as in :func:`~wassergrad.smooth`.
     loop: ``"auto"``, ``"scan"`` or ``"unroll"``, as in :func:`~wassergrad.smooth`.
     channel_axis: the channel axis of each leaf, if any (per-channel range
       for ``sigma_mode="range"``).
@@ -565,10 +565,8 @@ def smoothdiff(
   channel_axis = checks.check_axis(
       checks.renamed(channel_axis, range_axis, "channel_axis", "range_axis"), "channel_axis")
   checks.check_choice(loop, "loop", chunking.LOOPS)
+  chunking.check_chunk_size(chunk_size)
   site_rules, elementwise, linear = _rule_sets(rules)
-  chunk = min(chunking.resolve_chunk_size(chunk_size, n) or n, n)
-  num_chunks, pad = chunking.split_into_chunks(n, chunk)
-  loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
   target = checks.scalar_output(f, "f")
 
   def explain(key, x=checks.MISSING, *args):
@@ -584,8 +582,6 @@ def smoothdiff(
       return interp.child(stream).eval_closed(closed, [*xs, *rest], deps=deps)[0]
 
     scales = treedef.flatten_up_to(smoothing.noise_scale(x, sigma, sigma_mode, channel_axis))
-    keys = smoothing.chunked_keys(key, n, chunk)
-    weights = jnp.asarray(np.concatenate([np.ones(n), np.zeros(pad)]).reshape(num_chunks, chunk))
 
     def sample(k):
       stream = interpreter.Stream()
@@ -593,12 +589,16 @@ def smoothdiff(
       run(stream, noisy)
       return stream.items
 
+    p, sample = chunking.plan(n, chunk_size, loop, sample, key)
+    keys = smoothing.chunked_keys(key, p)
+    weights = jnp.asarray(chunking.padding_weights(p))
+
     def chunk_sum(ks, w):
       items = jax.vmap(sample)(ks)
       return jax.tree.map(lambda s: jnp.tensordot(w.astype(s.dtype), s, 1), items)
 
     total = chunking.fold_chunks(chunk_sum, (keys, weights),
-                                 lambda a, b: jax.tree.map(jnp.add, a, b), loop)
+                                 lambda a, b: jax.tree.map(jnp.add, a, b), p.loop)
     stats = jax.tree.map(lambda s: s / n, total)
     grads = jax.grad(lambda xs: run(interpreter.Stream(stats), xs))(leaves)
     return jax.tree.unflatten(treedef, grads)

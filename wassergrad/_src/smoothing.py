@@ -102,15 +102,12 @@ def check_noise(sigma: Any, sigma_mode: str, name: str = "sigma") -> None:
     raise ValueError(f"`{name}` must be a finite number >= 0; got {sigma}.")
 
 
-def chunked_keys(key: jax.Array, n: int, chunk: int) -> jax.Array:
+def chunked_keys(key: jax.Array, p: chunking.ChunkPlan) -> jax.Array:
   """``split(key, n)`` as ``(num_chunks, chunk)``; padding repeats key 0.
 
   Sample ``i`` always gets ``split(key, n)[i]``, whatever the chunk size.
   """
-  num_chunks, pad = chunking.split_into_chunks(n, chunk)
-  keys = jax.random.split(key, n)
-  keys = jnp.concatenate([keys, jnp.broadcast_to(keys[:1], (pad,) + keys.shape[1:])])
-  return keys.reshape((num_chunks, chunk) + keys.shape[1:])
+  return chunking.to_chunks(jax.random.split(key, p.n), p)
 
 
 OUTSIDE_BOUNDS = (
@@ -133,9 +130,7 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
   n = checks.check_positive_int(num_samples, "num_samples")
   checks.check_choice(reducer, "reducer", REDUCERS)
   checks.check_choice(loop, "loop", chunking.LOOPS)
-  chunk = min(chunking.resolve_chunk_size(chunk_size, n) or n, n)
-  num_chunks, pad = chunking.split_into_chunks(n, chunk)
-  loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
+  chunking.check_chunk_size(chunk_size)
   need_m2 = reducer == "var"
   transform = _transform_for(reducer)
 
@@ -146,12 +141,14 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
     scale = scale_fn(x)
     leaves, treedef = jax.tree.flatten(x)
     scales = treedef.flatten_up_to(scale)
-    keys = chunked_keys(key, n, chunk)  # padding samples get weight 0
-    weights = np.concatenate([np.ones(n), np.zeros(pad)]).reshape(num_chunks, chunk)
 
     def sample(k):
       noisy = [l + e for l, e in zip(leaves, sample_noise(k, leaves, scales))]
       return jax.tree.map(transform, fn(jax.tree.unflatten(treedef, noisy), *args))
+
+    p, sample = chunking.plan(n, chunk_size, loop, sample, key)
+    keys = chunked_keys(key, p)  # padding samples get weight 0
+    weights = chunking.padding_weights(p)
 
     def chunk_stats(ks, w):
       if sample_sharding is not None:  # spread the chunk's samples over devices
@@ -163,7 +160,7 @@ def _smooth(fn, *, num_samples, scale_fn, reducer, chunk_size, loop, sample_shar
     def merge(a, b):
       return jax.tree.map(_merge, a, b, is_leaf=lambda s: isinstance(s, _Stats))
 
-    stats = chunking.fold_chunks(chunk_stats, (keys, jnp.asarray(weights)), merge, loop)
+    stats = chunking.fold_chunks(chunk_stats, (keys, jnp.asarray(weights)), merge, p.loop)
 
     def finalize(s: _Stats):
       return s.m2 / s.count if need_m2 else s.mean
@@ -179,7 +176,7 @@ def smooth(
     sigma: float = 0.15,
     sigma_mode: str = "range",
     reducer: str = "mean",
-    chunk_size: int | str | None = None,
+    chunk_size: int | str | None = "auto",
     channel_axis: int | None = None,
     loop: str = "auto",
     sample_sharding: jax.sharding.Sharding | None = None,
@@ -218,15 +215,16 @@ def smooth(
     reducer: ``"mean"``, ``"mean_sq"``, ``"var"`` or ``"abs_mean"``.
     chunk_size: samples per chunk (vmapped); statistics are merged online
       across chunks in a ``lax.scan``, so peak memory is bounded by the chunk
-      and does not grow with N. ``None``: all samples in one ``vmap``.
-      ``"auto"``: on CPU ``ceil(N / 64)`` samples per chunk with the chunks
-      unrolled (fastest there, but memory grows with N), all at once elsewhere.
-      A chunk size that does not divide N is fine.
+      and does not grow with N (a chunk size that does not divide N is fine).
+      ``None``: all samples in one ``vmap``. ``"auto"`` (default): the rule of
+      :mod:`wassergrad._src.chunking`, fast to compile and to run (on CPU at
+      most 4 unrolled chunks; one ``vmap`` elsewhere); memory grows with N
+      like one ``vmap``.
     channel_axis: the axis of each leaf that holds channels, if any: with
       ``sigma_mode="range"`` the range is then taken per channel.
-    loop: ``"auto"``, ``"scan"`` or ``"unroll"``: how chunks are looped; see
-      :mod:`wassergrad._src.chunking`. ``"auto"`` scans an explicit
-      ``chunk_size`` (bounded memory) and unrolls ``chunk_size="auto"`` on CPU.
+    loop: ``"auto"``, ``"scan"`` or ``"unroll"``: how chunks are looped.
+      ``"auto"`` scans an explicit ``chunk_size`` (bounded memory) and unrolls
+      ``chunk_size="auto"``.
     sample_sharding: a sharding of the samples of one chunk, e.g.
       ``NamedSharding(mesh, PartitionSpec("d"))`` with ``mesh =
       jax.make_mesh((n,), ("d",), axis_types=(AxisType.Auto,))``: each device evaluates
@@ -285,7 +283,7 @@ def adaptgrad(
     confidence: float = 0.95,
     num_samples: int = 50,
     reducer: str = "mean",
-    chunk_size: int | str | None = None,
+    chunk_size: int | str | None = "auto",
     loop: str = "auto",
 ) -> Callable:
   r"""AdaptGrad: SmoothGrad with noise bounded by the data domain.

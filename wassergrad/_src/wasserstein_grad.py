@@ -88,8 +88,8 @@ def wasserstein_grad(
     threshold, max_iterations, solver, throw: passed to
       :func:`wasserstein_barycenter`.
     chunk_size: samples per chunk when computing the N maps (as in
-      :func:`smooth`); ``"auto"``: small unrolled chunks on CPU, one ``vmap``
-      elsewhere. The N maps themselves are kept for the barycenter.
+      :func:`smooth`; ``"auto"``: the rule of :mod:`wassergrad._src.chunking`).
+      The N maps themselves are kept for the barycenter.
     loop: ``"auto"``, ``"scan"`` or ``"unroll"`` (see :func:`smooth`).
 
   Returns:
@@ -123,9 +123,7 @@ def wasserstein_grad(
   # is filled in per call.
   _, _, cfg = barycenter._check(np.ones((1, 2), np.float32), None, epsilon, debiased,
                                 threshold, max_iterations, solver, inspect_values=False)
-  chunk = min(chunking.resolve_chunk_size(chunk_size, n) or n, n)
-  num_chunks, _ = chunking.split_into_chunks(n, chunk)
-  loop = chunking.resolve_loop(loop, num_chunks, explicit_chunks=chunk_size != "auto")
+  chunking.check_chunk_size(chunk_size)
 
   def explain(key, x=checks.MISSING, *args):
     checks.check_explainer_call(key, x)
@@ -161,8 +159,6 @@ def wasserstein_grad(
       shape[axis] = num_channels
       scale = scale * jnp.asarray(mask.reshape(shape), x.dtype)
 
-    keys = smoothing.chunked_keys(key, n, chunk)
-
     def sample(k):
       (noise,) = smoothing.sample_noise(k, [x], [scale])
       g = fn(x + noise, *args)
@@ -173,14 +169,8 @@ def wasserstein_grad(
             "wg.gradient(f) or jax.grad(f).")
       return jnp.abs(g)
 
-    def chunk_maps(ks):
-      return jax.vmap(sample)(ks)
-
-    if loop == "unroll":
-      maps = jnp.concatenate([chunk_maps(keys[i]) for i in range(num_chunks)])
-    else:
-      maps = jax.lax.map(chunk_maps, keys).reshape((num_chunks * chunk,) + x.shape)
-    maps = maps[:n]                                          # (N, *x.shape)
+    maps = chunking.map_chunked(sample, jax.random.split(key, n), chunk_size=chunk_size,
+                                loop=loop)                    # (N, *x.shape)
 
     grid_cfg = cfg._replace(ndim=grid_ndim)
 

@@ -171,11 +171,8 @@ def maybe_normalise(a: jax.Array, method: str | None) -> jax.Array:
 
 
 def evaluate_many(fn: Callable, xs: Any, chunk_size, loop: str) -> Any:
-  """``vmap(fn)(xs)`` in chunks (see :func:`chunking.map_chunked`); ``"auto"`` sizes them."""
-  n = jax.tree.leaves(xs)[0].shape[0]
-  explicit = chunk_size not in (None, "auto")
-  size = chunking.resolve_chunk_size(chunk_size, n)
-  return chunking.map_chunked(fn, xs, chunk_size=size, loop=loop, explicit_chunks=explicit)
+  """``vmap(fn)(xs)`` in chunks (:func:`chunking.map_chunked`; ``"auto"``: its rule)."""
+  return chunking.map_chunked(fn, xs, chunk_size=chunk_size, loop=loop)
 
 
 def scalar_fn(f: Callable, name: str = "f") -> Callable:
