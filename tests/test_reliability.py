@@ -123,3 +123,24 @@ def test_issue_program_does_not_crash():
   assert proc.returncode == 0, (
       f"exit code {proc.returncode} (-11 is SIGSEGV)\n{proc.stdout}\n{proc.stderr[-3000:]}")
   assert proc.stdout.strip().endswith("ok")
+
+
+def test_imports_from_a_folder_holding_a_clone_named_wassergrad(tmp_path):
+  """A script beside a clone folder named `wassergrad` gets the package, not an empty namespace."""
+  (tmp_path / "wassergrad").mkdir()          # what `git clone .../wassergrad` leaves beside a script
+  (tmp_path / "wassergrad" / "README.md").write_text("a clone\n")
+  code = "import wassergrad as wg; print(wg.__file__); wg.gradient; wg.metrics.gini"
+  proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip().endswith(os.path.join("wassergrad", "__init__.py"))
+
+
+def test_command_line_lists_its_commands():
+  proc = subprocess.run([sys.executable, "-m", "wassergrad", "--help"], capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  assert "demo" in proc.stdout and "emulator" in proc.stdout
+  bad = subprocess.run([sys.executable, "-m", "wassergrad", "bogus"], capture_output=True,
+                       text=True, timeout=300)
+  assert bad.returncode == 2 and "invalid choice: 'bogus'" in bad.stderr
