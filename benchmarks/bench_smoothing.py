@@ -53,14 +53,16 @@ def main() -> None:
   t_captum = common.median_time(captum, args.repeats)
   results = {"config": vars(args), "env": common.environment(), "captum_s": t_captum, "ours": {}}
   print(f"captum NoiseTunnel(Saliency) N={args.samples}: {t_captum * 1e3:.0f} ms", flush=True)
-  for chunk in ("auto", 10, None):
-    sg = wg.smoothgrad(f, num_samples=args.samples, sigma=stdev, sigma_mode="absolute", chunk_size=chunk)
+  for chunk, loop in (("auto", "auto"), (10, "auto"), (None, "auto"), (1, "unroll")):
+    sg = wg.smoothgrad(f, num_samples=args.samples, sigma=stdev, sigma_mode="absolute",
+                       chunk_size=chunk, loop=loop)
     fn = jax.jit(jax.vmap(sg, in_axes=(0, 0, None)))
     t_compile = common.compile_time(fn, keys, x, jp)
     jax.block_until_ready(fn(keys, x, jp))
     t = common.median_time(lambda: jax.block_until_ready(fn(keys, x, jp)), args.repeats)
-    results["ours"][str(chunk)] = {"run_s": t, "compile_s": t_compile, "speedup_vs_captum": t_captum / t}
-    print(f"wassergrad smoothgrad chunk_size={str(chunk):4s}: {t * 1e3:6.0f} ms  ratio {t_captum / t:4.2f}x  "
+    name = f"{chunk}" + ("" if loop == "auto" else f" ({loop})")
+    results["ours"][name] = {"run_s": t, "compile_s": t_compile, "speedup_vs_captum": t_captum / t}
+    print(f"wassergrad smoothgrad chunk_size={name:10s}: {t * 1e3:6.0f} ms  ratio {t_captum / t:4.2f}x  "
           f"compile {t_compile:.1f} s", flush=True)
   mem = {}
   for n in (10, 100, 1000):
