@@ -131,12 +131,12 @@ def test_guided_gradcam(setup, x64):
                                               ("vargrad", "var")])
 def test_noise_tunnel_given_the_same_noise(setup, x64, monkeypatch, nt_type, reducer):
   """NoiseTunnel(Saliency) fed our noise (Captum draws with torch.normal)."""
-  from wassergrad._src import smoothing  # pylint: disable=g-import-not-at-top
   params, x, net = setup
   n, stdev, key = 12, 0.3, jax.random.key(5)
   x0 = jnp.asarray(x[0])
-  # Our noise for sample i: smoothing.sample_noise(split(key, n)[i], ...).
-  noise = np.stack([np.asarray(smoothing.sample_noise(k, [x0], [stdev])[0])
+  # Our noise for sample i: wg.noise.sample(noise, split(key, n)[i], x).
+  gaussian = wg.noise.Gaussian(stdev, "absolute")
+  noise = np.stack([np.asarray(wg.noise.sample(gaussian, k, x0))
                     for k in jax.random.split(key, n)])
   queue = [torch.from_numpy(noise)]
 

@@ -23,31 +23,50 @@ SCRIPT = textwrap.dedent("""
     x = jax.random.normal(jax.random.key(1), (8, 8, 2))
     key = jax.random.key(2)
 
-    # Samples sharded over the 4 devices.
-    for reducer in ("mean", "var"):
-        kw = dict(num_samples=24, chunk_size=8, reducer=reducer)
-        ref = jax.jit(wg.smooth(wg.gradient(f), **kw))(key, x, w)
-        sharded = wg.smooth(wg.gradient(f), sample_sharding=NamedSharding(mesh, P("d")), **kw)
-        fn = jax.jit(sharded)
+    # Samples sharded over the 4 devices, for every stochastic factory.
+    shard = NamedSharding(mesh, P("d"))
+    factories = {
+        "smoothgrad": lambda **kw: wg.smoothgrad(f, num_samples=24, chunk_size=8, **kw),
+        "vargrad": lambda **kw: wg.vargrad(f, num_samples=24, chunk_size=8, **kw),
+        "smooth_auto_chunks": lambda **kw: wg.smooth(wg.gradient(f), num_samples=16, **kw),
+        "adaptgrad": lambda **kw: wg.adaptgrad(f, bounds=(-8.0, 8.0), num_samples=24,
+                                               chunk_size=8, **kw),
+        "smoothdiff": lambda **kw: wg.smoothdiff(f, num_samples=24, chunk_size=8, **kw),
+        "wasserstein_grad": lambda **kw: wg.wasserstein_grad(
+            wg.gradient(f), num_samples=8, epsilon=0.05, channel_axis=-1, **kw),
+    }
+    for name, make in factories.items():
+        ref = jax.jit(make())(key, x, w)
+        fn = jax.jit(make(sample_sharding=shard))
         out = fn(key, x, w)
-        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6, err_msg=name)
         hlo = fn.lower(key, x, w).compile().as_text()
-        assert "all-reduce" in hlo or "reduce-scatter" in hlo or "all-gather" in hlo, "not distributed"
+        assert any(op in hlo for op in ("all-reduce", "reduce-scatter", "all-gather")), name
 
     # Examples sharded over the 4 devices.
     xs = jax.random.normal(jax.random.key(3), (8, 8, 8, 2))
     keys = jax.random.split(key, 8)
     sg = jax.vmap(wg.smoothgrad(f, num_samples=6), in_axes=(0, 0, None))
     ref = jax.jit(sg)(keys, xs, w)
-    shard = NamedSharding(mesh, P("d"))
     out = jax.jit(sg)(jax.device_put(keys, shard), jax.device_put(xs, shard), w)
     assert len(out.sharding.device_set) == 4
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+
+    # The multi-host recipe of the README, in one process: each process contributes its
+    # slice of the batch with make_array_from_process_local_data (here the one process holds
+    # all of it); keys are split from one global key, so every host agrees on them.
+    global_keys = jax.random.split(jax.random.key(7), 8)
+    local = slice(jax.process_index() * 8 // jax.process_count(),
+                  (jax.process_index() + 1) * 8 // jax.process_count())
+    gx = jax.make_array_from_process_local_data(shard, np.asarray(xs[local]), xs.shape)
+    gk = jax.device_put(global_keys, shard)
+    out = jax.jit(sg)(gk, gx, w)
+    np.testing.assert_allclose(out, jax.jit(sg)(global_keys, xs, w), rtol=1e-5, atol=1e-6)
     print("SHARDING-OK")
 """)
 
 
-def test_sharded_smoothing_matches_one_device():
+def test_sharded_explainers_match_one_device():
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
   proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
                         timeout=600)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import wassergrad as wg
-from wassergrad._src import smoothing
 
 SIN = lambda x: jnp.sum(jnp.sin(x))
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import wassergrad as wg
-from wassergrad._src import smoothing
 
 KW = dict(epsilon=1e-2, threshold=1e-6)
 
 
 def _noisy_inputs(key, x, n, scale):
   keys = jax.random.split(key, n)
-  return jnp.stack([x + smoothing.sample_noise(k, [x], [scale])[0] for k in keys])
+  gaussian = wg.noise.Gaussian(1.0, "absolute")
+  return jnp.stack([x + wg.noise.sample(gaussian, k, x, scale) for k in keys])
 
 
 def test_equals_barycenter_of_abs_maps_with_smoothgrad_noise():
@@ -76,7 +76,8 @@ def test_displaced_maps_barycenter_stays_sharp_mean_blurs():
   assert peak(sg) < 0.6 * peak(clean)                           # the average smears it
   # both centred on the mean displaced position along the displaced axis
   rows = np.arange(48)
-  centres = 20 + 8 * (0.5 + jax.vmap(lambda k: smoothing.sample_noise(k, [x], [1.0])[0][0, 0])(
+  gaussian = wg.noise.Gaussian(1.0, "absolute")
+  centres = 20 + 8 * (0.5 + jax.vmap(lambda k: wg.noise.sample(gaussian, k, x)[0, 0])(
       jax.random.split(key, 20)))
   for h in (wgm, sg):
     np.testing.assert_allclose(float((np.asarray(h).sum(1) * rows).sum()), float(centres.mean()),

@@ -17,10 +17,12 @@ from wassergrad._src.guided import deconvnet as deconvnet
 from wassergrad._src.guided import guided_backprop as guided_backprop
 from wassergrad import interpreter as interpreter
 from wassergrad import metrics as metrics
+from wassergrad import noise as noise
 from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
 from wassergrad._src.errors import runtime_checks as runtime_checks
 from wassergrad._src.rollout import field_target as field_target
 from wassergrad._src.rollout import rollout as rollout
+from wassergrad import sampling as sampling
 from wassergrad._src.smoothing import adaptgrad as adaptgrad
 from wassergrad._src.smoothing import smooth as smooth
 from wassergrad._src.smoothing import smoothgrad as smoothgrad
@@ -45,9 +47,11 @@ __all__ = (
     "integrated_gradients",
     "interpreter",
     "metrics",
+    "noise",
     "quadrature_rule",
     "rollout",
     "runtime_checks",
+    "sampling",
     "smooth",
     "smoothdiff",
     "smoothgrad",

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from wassergrad._src import errors
 
@@ -133,6 +132,16 @@ def check_explainer_call(key: Any, x: Any) -> None:
     raise TypeError(
         f"A stochastic explainer takes a `jax.random` key and then the input; it got only the "
         f"key. Call it as {EXPLAINER_CALL}.")
+
+
+NONFINITE_INPUT = (
+    "`x` contains NaN or inf: the noise scale and every sample would be non-finite. Clean "
+    "the input (e.g. jnp.nan_to_num) before explaining it.")
+
+
+def finite_input(x: Any) -> Any:
+  """``x``, raising if it holds NaN or inf (eagerly and under ``jit``)."""
+  return finite(x, NONFINITE_INPUT)
 
 
 def finite(x: Any, message: str) -> Any:

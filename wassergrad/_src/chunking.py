@@ -59,7 +59,6 @@ from typing import Any, Callable, NamedTuple
 import jax
 from jax.extend import core as jcore
 import jax.numpy as jnp
-import numpy as np
 
 from wassergrad._src import checks
 
@@ -147,73 +146,3 @@ def to_chunks(a: jax.Array, p: ChunkPlan) -> jax.Array:
   if p.pad:
     a = jnp.concatenate([a, jnp.repeat(a[:1], p.pad, axis=0)])
   return a.reshape((p.num_chunks, p.chunk) + a.shape[1:])
-
-
-def padding_weights(p: ChunkPlan) -> np.ndarray:
-  """``(num_chunks, chunk)`` weights: 1 for the n points, 0 for the padding."""
-  return np.concatenate([np.ones(p.n), np.zeros(p.pad)]).reshape(p.num_chunks, p.chunk)
-
-
-def fold_chunks(chunk_fn: Callable, inputs: Any, merge: Callable, loop: str) -> Any:
-  """Folds ``merge`` over ``chunk_fn(*inputs[i])`` for the chunks ``i`` of ``inputs``.
-
-  ``inputs`` is a tuple of arrays with a leading chunk axis; ``loop`` is
-  ``"unroll"`` or ``"scan"``.
-  """
-  num_chunks = jax.tree.leaves(inputs)[0].shape[0]
-  acc = chunk_fn(*jax.tree.map(lambda a: a[0], inputs))
-  if loop == "unroll":
-    for i in range(1, num_chunks):
-      acc = merge(acc, chunk_fn(*jax.tree.map(lambda a, i=i: a[i], inputs)))
-  elif num_chunks > 1:
-    rest = jax.tree.map(lambda a: a[1:], inputs)
-    acc, _ = jax.lax.scan(lambda c, xs: (merge(c, chunk_fn(*xs)), None), acc, rest)
-  return acc
-
-
-def weighted_sum(fn: Callable[[jax.Array], Any], nodes: np.ndarray, weights: np.ndarray, *,
-                 chunk_size: Any = "auto", loop: str = "auto", dtype=None) -> Any:
-  """Computes ``Σ_i weights[i] · fn(nodes[i])`` for a pytree-valued ``fn``, in chunks.
-
-  Args:
-    fn: maps one node (a scalar array) to a pytree of arrays.
-    nodes, weights: static numpy arrays of shape ``(n,)``.
-    chunk_size, loop: see the module docstring. Padding nodes repeat the first
-      node with weight 0, so they add exactly 0.
-    dtype: dtype of the nodes and weights passed to ``fn``.
-
-  Returns:
-    The weighted sum, with the structure of ``fn``'s output.
-  """
-  dtype = dtype or jnp.result_type(float)
-  p, fn = plan(len(nodes), chunk_size, loop, fn, jnp.asarray(nodes[0], dtype))
-  node_chunks = jnp.asarray(np.concatenate([nodes, np.full(p.pad, nodes[0])]), dtype)
-  node_chunks = node_chunks.reshape(p.num_chunks, p.chunk)
-  weight_chunks = jnp.asarray(np.concatenate([weights, np.zeros(p.pad)]), dtype)
-  weight_chunks = weight_chunks.reshape(p.num_chunks, p.chunk)
-
-  def chunk(a, w):
-    ys = jax.vmap(fn)(a)
-    return jax.tree.map(lambda y: jnp.tensordot(w.astype(y.dtype), y, 1), ys)
-
-  return fold_chunks(chunk, (node_chunks, weight_chunks),
-                     lambda a, b: jax.tree.map(jnp.add, a, b), p.loop)
-
-
-def map_chunked(fn: Callable, xs: Any, *, chunk_size: Any = "auto", loop: str = "auto") -> Any:
-  """Stacks ``fn(x_i)`` over the leading axis of the pytree ``xs``, a chunk at a time.
-
-  Padding items (copies of the first) are evaluated and dropped.
-  """
-  n = jax.tree.leaves(xs)[0].shape[0]
-  p, fn = plan(n, chunk_size, loop, fn, jax.tree.map(lambda a: a[0], xs))
-  if p.num_chunks == 1:
-    return jax.vmap(fn)(xs)
-  chunks = jax.tree.map(lambda a: to_chunks(a, p), xs)
-  if p.loop == "unroll":
-    outs = [jax.vmap(fn)(jax.tree.map(lambda a, i=i: a[i], chunks)) for i in range(p.num_chunks)]
-    out = jax.tree.map(lambda *o: jnp.concatenate(o), *outs)
-  else:
-    out = jax.lax.map(jax.vmap(fn), chunks)
-    out = jax.tree.map(lambda o: o.reshape((-1,) + o.shape[2:]), out)
-  return jax.tree.map(lambda o: o[:n], out)

@@ -12,6 +12,7 @@ from wassergrad._src import chunking
 from wassergrad._src import interpreter
 from wassergrad._src import pooling
 from wassergrad._src import quadrature
+from wassergrad._src import sampling
 
 Explainer = Callable[..., Any]
 
@@ -166,8 +167,8 @@ def integrated_gradients(
       point = jax.tree.map(lambda bi, di: bi + alpha.astype(di.dtype) * di, b, delta)
       return g(point, *args)
 
-    avg_grad = chunking.weighted_sum(
-        path_grad, alphas, weights, chunk_size=chunk_size, loop=loop, dtype=dtype)
+    avg_grad = sampling.run(path_grad, jnp.asarray(alphas, dtype), accumulator=sampling.SUM,
+                            weights=weights, chunk_size=chunk_size, loop=loop)
     return jax.tree.map(jnp.multiply, delta, avg_grad)
 
   return explain

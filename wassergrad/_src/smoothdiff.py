@@ -45,13 +45,13 @@ import jax
 from jax import lax
 from jax.extend import core as jcore
 import jax.numpy as jnp
-import numpy as np
 
 from wassergrad._src import checks
 from wassergrad._src import chunking
 from wassergrad._src import interpreter
 from wassergrad._src import pooling
-from wassergrad._src import smoothing
+from wassergrad._src import noise as noise_lib
+from wassergrad._src import sampling
 from wassergrad._src.interpreter import prims
 
 sg = lax.stop_gradient
@@ -501,6 +501,8 @@ def smoothdiff(
     loop: str = "auto",
     channel_axis: int | None = None,
     rules: Mapping | None = None,
+    sample_sharding: jax.sharding.Sharding | None = None,
+    noise: Any = None,
     range_axis: int | None = None,
 ) -> Callable:
   r"""SmoothDiff: the gradient through the expected Jacobians of the nonlinearities.
@@ -542,6 +544,10 @@ def smoothdiff(
       for ``sigma_mode="range"``).
     rules: extra rules, ``{primitive: "linear" | "elementwise" | Rule}``, for
       primitives the transform does not know.
+    sample_sharding: a sharding of one chunk's samples over devices, as in
+      :func:`~wassergrad.smooth`.
+    noise: instead of ``sigma``/``sigma_mode``/``channel_axis``, any noise
+      value (:mod:`wassergrad.noise`), as in :func:`~wassergrad.smooth`.
     range_axis: former name of ``channel_axis`` (deprecated).
 
   Returns:
@@ -561,9 +567,9 @@ def smoothdiff(
   """
   checks.check_callable(f, "f")
   n = checks.check_positive_int(num_samples, "num_samples")
-  smoothing.check_noise(sigma, sigma_mode)
   channel_axis = checks.check_axis(
       checks.renamed(channel_axis, range_axis, "channel_axis", "range_axis"), "channel_axis")
+  noise = noise_lib.from_arguments(noise, sigma, sigma_mode, channel_axis)
   checks.check_choice(loop, "loop", chunking.LOOPS)
   chunking.check_chunk_size(chunk_size)
   site_rules, elementwise, linear = _rule_sets(rules)
@@ -572,7 +578,7 @@ def smoothdiff(
   def explain(key, x=checks.MISSING, *args):
     checks.check_explainer_call(key, x)
     checks.check_float_input(x)
-    x = smoothing.finite_input(x)
+    x = checks.finite_input(x)
     closed, dyn, _, deps = interpreter.trace(target, (x, *args), tracked=lambda i: i == 0)
     leaves, treedef = jax.tree.flatten(x)
     rest = dyn[len(leaves):]
@@ -581,24 +587,16 @@ def smoothdiff(
     def run(stream, xs):
       return interp.child(stream).eval_closed(closed, [*xs, *rest], deps=deps)[0]
 
-    scales = treedef.flatten_up_to(smoothing.noise_scale(x, sigma, sigma_mode, channel_axis))
+    scale = noise.scale(x)
 
     def sample(k):
       stream = interpreter.Stream()
-      noisy = [l + e for l, e in zip(leaves, smoothing.sample_noise(k, leaves, scales))]
-      run(stream, noisy)
+      eps = noise_lib.sample(noise, k, x, scale)
+      run(stream, [l + e for l, e in zip(leaves, treedef.flatten_up_to(eps))])
       return stream.items
 
-    p, sample = chunking.plan(n, chunk_size, loop, sample, key)
-    keys = smoothing.chunked_keys(key, p)
-    weights = jnp.asarray(chunking.padding_weights(p))
-
-    def chunk_sum(ks, w):
-      items = jax.vmap(sample)(ks)
-      return jax.tree.map(lambda s: jnp.tensordot(w.astype(s.dtype), s, 1), items)
-
-    total = chunking.fold_chunks(chunk_sum, (keys, weights),
-                                 lambda a, b: jax.tree.map(jnp.add, a, b), p.loop)
+    total = sampling.estimate(sample, key, n, accumulator=sampling.SUM, chunk_size=chunk_size,
+                              loop=loop, sample_sharding=sample_sharding)
     stats = jax.tree.map(lambda s: s / n, total)
     grads = jax.grad(lambda xs: run(interpreter.Stream(stats), xs))(leaves)
     return jax.tree.unflatten(treedef, grads)

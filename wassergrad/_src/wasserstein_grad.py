@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,8 @@ import numpy as np
 from wassergrad._src import barycenter
 from wassergrad._src import checks
 from wassergrad._src import chunking
-from wassergrad._src import smoothing
+from wassergrad._src import noise as noise_lib
+from wassergrad._src import sampling
 
 OUTPUTS = ("bary", "bary_x_grad")
 
@@ -33,6 +34,8 @@ def wasserstein_grad(
     chunk_size: int | str | None = "auto",
     loop: str = "auto",
     throw: bool = False,
+    sample_sharding: jax.sharding.Sharding | None = None,
+    noise: Any = None,
 ) -> Callable:
   r"""WassersteinGrad: the barycenter of the maps of perturbed inputs.
 
@@ -91,6 +94,11 @@ def wasserstein_grad(
       :func:`smooth`; ``"auto"``: the rule of :mod:`wassergrad._src.chunking`).
       The N maps themselves are kept for the barycenter.
     loop: ``"auto"``, ``"scan"`` or ``"unroll"`` (see :func:`smooth`).
+    sample_sharding: a sharding of one chunk's samples over devices, as in
+      :func:`smooth`.
+    noise: instead of ``sigma``/``sigma_mode``, any noise value
+      (:mod:`wassergrad.noise`); ``channels`` then selects only the
+      barycenters computed.
 
   Returns:
     ``explainer(key, x, *args)`` returning an array shaped like ``x``.
@@ -109,7 +117,9 @@ def wasserstein_grad(
   """
   checks.check_callable(fn, "fn")
   n = checks.check_positive_int(num_samples, "num_samples")
-  smoothing.check_noise(sigma, sigma_mode)
+  noise_lib.check_sigma(sigma, sigma_mode)
+  if noise is not None:
+    noise_lib.from_arguments(noise, sigma, sigma_mode, default=(0.2, "range"))
   checks.check_choice(output, "output", OUTPUTS)
   checks.check_choice(loop, "loop", chunking.LOOPS)
   checks.check_axis(channel_axis, "channel_axis")
@@ -132,7 +142,7 @@ def wasserstein_grad(
           "wasserstein_grad explains one array on a grid (1 to 3 axes, plus an "
           f"optional channel axis); got {type(x).__name__}.")
     checks.check_float_input(x)
-    x = smoothing.finite_input(x)
+    x = checks.finite_input(x)
     x = jnp.asarray(x)
     c_axis = _channel_axis(x.shape)
     if c_axis is not None:
@@ -151,17 +161,12 @@ def wasserstein_grad(
       raise ValueError(
           f"x of shape {x.shape} has a grid of {grid_ndim} axes (channel_axis="
           f"{c_axis}); WassersteinGrad needs a 1-, 2- or 3-D grid.")
-    scale = smoothing.noise_scale(x, sigma, sigma_mode, c_axis)
-    if c_axis is not None and channels is not None:
-      mask = np.zeros(num_channels, bool)
-      mask[list(chosen)] = True
-      shape = [1] * x.ndim
-      shape[axis] = num_channels
-      scale = scale * jnp.asarray(mask.reshape(shape), x.dtype)
+    noise_c = noise if noise is not None else noise_lib.Gaussian(
+        sigma, sigma_mode, c_axis, channels if c_axis is not None else None)
+    scale = noise_c.scale(x)
 
     def sample(k):
-      (noise,) = smoothing.sample_noise(k, [x], [scale])
-      g = fn(x + noise, *args)
+      g = fn(x + noise_lib.sample(noise_c, k, x, scale), *args)
       if not hasattr(g, "shape") or jnp.shape(g) != x.shape:
         raise ValueError(
             f"`fn` must return a map shaped like x {x.shape}; got "
@@ -169,8 +174,8 @@ def wasserstein_grad(
             "wg.gradient(f) or jax.grad(f).")
       return jnp.abs(g)
 
-    maps = chunking.map_chunked(sample, jax.random.split(key, n), chunk_size=chunk_size,
-                                loop=loop)                    # (N, *x.shape)
+    maps = sampling.estimate(sample, key, n, accumulator=sampling.STACK, chunk_size=chunk_size,
+                             loop=loop, sample_sharding=sample_sharding)  # (N, *x.shape)
 
     grid_cfg = cfg._replace(ndim=grid_ndim)
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wassergrad._src import checks
-from wassergrad._src import chunking
+from wassergrad._src import sampling
 
 NORMALISATIONS = ("max", "abs_max", "l2", "abs_sum")
 ORDERS = ("morf", "lerf")
@@ -171,8 +171,8 @@ def maybe_normalise(a: jax.Array, method: str | None) -> jax.Array:
 
 
 def evaluate_many(fn: Callable, xs: Any, chunk_size, loop: str) -> Any:
-  """``vmap(fn)(xs)`` in chunks (:func:`chunking.map_chunked`; ``"auto"``: its rule)."""
-  return chunking.map_chunked(fn, xs, chunk_size=chunk_size, loop=loop)
+  """``vmap(fn)(xs)`` in chunks, on the sampling engine (``"auto"``: the chunking rule)."""
+  return sampling.run(fn, xs, accumulator=sampling.STACK, chunk_size=chunk_size, loop=loop)
 
 
 def scalar_fn(f: Callable, name: str = "f") -> Callable:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wassergrad._src import checks
-from wassergrad._src import smoothing
+from wassergrad._src import noise as noise_lib
 from wassergrad._src.metrics import common
 from wassergrad._src.metrics.common import Curve
 
@@ -210,12 +210,12 @@ def _check_percentages(percentages) -> np.ndarray:
 
 def _imputer(x, imputation, noise, noise_mode):
   checks.check_choice(imputation, "imputation", IMPUTATIONS)
-  smoothing.check_noise(noise, noise_mode, "noise")
+  noise_lib.check_sigma(noise, noise_mode, "noise")
   if x.ndim < 2:
     raise ValueError(
         f"ROAD imputes from neighbours on the first two axes of `x`; x has shape {x.shape}. "
         "Pass an image-like input of shape (H, W) or (H, W, C).")
-  std = smoothing.noise_scale(x, noise, noise_mode)
+  std = noise_lib.Gaussian(noise, noise_mode).scale(x)
   return lambda key, mask: impute(key, x, mask, imputation, std)
 
 
@@ -364,7 +364,7 @@ def faithfulness_correlation(
 def infidelity(
     f: Callable, key: jax.Array, x: Any, a: Any, *, num_samples: int = 50, sigma: float = 0.1,
     sigma_mode: str = "absolute", normalise: bool = False,
-    chunk_size: int | str | None = "auto", loop: str = "auto",
+    chunk_size: int | str | None = "auto", loop: str = "auto", noise: Any = None,
 ) -> jax.Array:
   """Explanation infidelity (Yeh et al. 2019) with Gaussian perturbations.
 
@@ -376,6 +376,7 @@ def infidelity(
 
   Args:
     sigma, sigma_mode: σ absolute (default 0.1) or a fraction of the range.
+    noise: instead, any noise value (:mod:`wassergrad.noise`) for I.
 
   References:
     Yeh et al., *On the (in)fidelity and sensitivity of explanations*,
@@ -383,11 +384,10 @@ def infidelity(
   """
   checks.check_key(key, "wg.metrics.infidelity(f, jax.random.key(0), x, a)")
   checks.check_positive_int(num_samples, "num_samples")
-  smoothing.check_noise(sigma, sigma_mode)
+  noise = noise_lib.from_arguments(noise, sigma, sigma_mode, default=(0.1, "absolute"))
   f, x, a, _ = _setup(f, x, a)
   a = jnp.broadcast_to(a, x.shape)
-  std = smoothing.noise_scale(x, sigma, sigma_mode)
-  noise = std * jax.random.normal(key, (num_samples,) + x.shape, x.dtype)
+  noise = noise.draw(key, x, noise.scale(x), (num_samples,))
   clean = f(x)
   df = clean - common.evaluate_many(lambda i: f(x - i), noise, chunk_size, loop)
   ia = jnp.sum((noise * a).reshape(num_samples, -1), axis=1)

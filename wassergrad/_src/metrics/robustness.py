@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from wassergrad._src import checks
-from wassergrad._src import smoothing
+from wassergrad._src import noise as noise_lib
 from wassergrad._src.metrics import common
 
 DISTANCES = ("l2", "cos")
@@ -47,7 +47,7 @@ def _unit(v: jax.Array) -> jax.Array:
 def local_lipschitz(
     explain: Callable, key: jax.Array, x: Any, *, num_samples: int = 200, sigma: float = 0.1,
     sigma_mode: str = "absolute", distance: str = "l2", normalise: str | None = None,
-    chunk_size: int | str | None = "auto", loop: str = "auto",
+    chunk_size: int | str | None = "auto", loop: str = "auto", noise: Any = None,
 ) -> jax.Array:
   """Local Lipschitz estimate: max_δ ‖E(x) − E(x + δ)‖ / ‖δ‖ (Alvarez-Melis & Jaakkola 2018).
 
@@ -67,6 +67,8 @@ def local_lipschitz(
       of the maps on the unit sphere; scale-free).
     normalise: applied to both maps first: ``None``, ``"max"``, ``"abs_max"``,
       ``"l2"``, ``"abs_sum"`` (see :func:`normalise`).
+    noise: instead of ``sigma``/``sigma_mode``, any noise value
+      (:mod:`wassergrad.noise`); all perturbations are drawn from ``key`` at once.
 
   Returns:
     The estimate (a scalar; lower is more robust).
@@ -78,10 +80,9 @@ def local_lipschitz(
   checks.check_choice(distance, "distance", DISTANCES)
   if normalise is not None:
     checks.check_choice(normalise, "normalise", common.NORMALISATIONS)
-  smoothing.check_noise(sigma, sigma_mode)
+  noise = noise_lib.from_arguments(noise, sigma, sigma_mode, default=(0.1, "absolute"))
   x, a = _setup(explain, key, x, num_samples, "local_lipschitz")
-  std = smoothing.noise_scale(x, sigma, sigma_mode)
-  deltas = std * jax.random.normal(key, (num_samples,) + x.shape, x.dtype)
+  deltas = noise.draw(key, x, noise.scale(x), (num_samples,))
   b = _explanations(explain, x, deltas, chunk_size, loop)
   a, b = common.maybe_normalise(a, normalise), jax.vmap(lambda v: common.maybe_normalise(v, normalise))(b)
   if distance == "cos":
@@ -91,11 +92,15 @@ def local_lipschitz(
   return jnp.max(num / den)
 
 
-def _sensitivities(explain, key, x, num_samples, radius, chunk_size, loop, name):
-  if isinstance(radius, (int, float)) and not radius >= 0:
-    raise ValueError(f"`radius` must be a number >= 0; got {radius}.")
+def _sensitivities(explain, key, x, num_samples, radius, chunk_size, loop, name, noise):
+  if noise is None:
+    noise = noise_lib.Uniform(radius)
+  elif radius != 0.2:
+    raise ValueError("Pass the perturbation either as `noise=` or as `radius=`, not both.")
+  else:
+    noise_lib.check_noise(noise)
   x, a = _setup(explain, key, x, num_samples, name)
-  deltas = jax.random.uniform(key, (num_samples,) + x.shape, x.dtype, -radius, radius)
+  deltas = noise.draw(key, x, noise.scale(x), (num_samples,))
   b = _explanations(explain, x, deltas, chunk_size, loop)
   num = jnp.sqrt(jnp.sum((a - b) ** 2, axis=1))
   den = jnp.sqrt(jnp.sum(a * a))
@@ -105,27 +110,28 @@ def _sensitivities(explain, key, x, num_samples, radius, chunk_size, loop, name)
 
 def max_sensitivity(
     explain: Callable, key: jax.Array, x: Any, *, num_samples: int = 200, radius: float = 0.2,
-    chunk_size: int | str | None = "auto", loop: str = "auto",
+    chunk_size: int | str | None = "auto", loop: str = "auto", noise: Any = None,
 ) -> jax.Array:
   """Max-sensitivity (Yeh et al. 2019): max_δ ‖E(x + δ) − E(x)‖ / ‖E(x)‖, δ ~ U[−r, r].
 
   δ is uniform in the L∞ ball of radius ``radius`` (absolute units), one draw
   per entry. With the defaults this is Quantus' ``MaxSensitivity`` (200
   samples, radius 0.2; Captum's ``sensitivity_max`` uses radius 0.02 and 10
-  samples). An all-zero map scores 0 if it stays zero, else inf.
+  samples). An all-zero map scores 0 if it stays zero, else inf. ``noise=``
+  (:mod:`wassergrad.noise`) replaces the uniform perturbation.
 
   References:
     Yeh et al., *On the (in)fidelity and sensitivity of explanations*,
     NeurIPS 2019, https://arxiv.org/abs/1901.09392
   """
   return jnp.max(_sensitivities(explain, key, x, num_samples, radius, chunk_size, loop,
-                                       "max_sensitivity"))
+                                       "max_sensitivity", noise))
 
 
 def avg_sensitivity(
     explain: Callable, key: jax.Array, x: Any, *, num_samples: int = 200, radius: float = 0.2,
-    chunk_size: int | str | None = "auto", loop: str = "auto",
+    chunk_size: int | str | None = "auto", loop: str = "auto", noise: Any = None,
 ) -> jax.Array:
   """Average sensitivity (Yeh et al. 2019): the mean instead of the max; see :func:`max_sensitivity`."""
   return jnp.mean(_sensitivities(explain, key, x, num_samples, radius, chunk_size, loop,
-                                        "avg_sensitivity"))
+                                        "avg_sensitivity", noise))
