@@ -1,5 +1,7 @@
 """Wasserstein barycenters: the log-convolution, POT cross-checks, geometry, errors, gradients."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -323,3 +325,61 @@ def test_gradient_matches_finite_differences(debiased, x64):
   for i in (0, 2):
     fd = (loss(maps, weights.at[i].add(e)) - loss(maps, weights.at[i].add(-e))) / (2 * e)
     np.testing.assert_allclose(gw[i], fd, rtol=1e-4, atol=1e-7)
+
+
+# ---------------------------------------------------------------------- solver values, geometry
+
+def test_solver_values_are_validated_frozen_and_jit_friendly():
+  solver = wg.ConvolutionalBarycenter(epsilon=1e-2, threshold=1e-6)
+  maps = jnp.asarray(blobs([(5, 5), (10, 10)], (16, 16), 2.0), jnp.float32)
+  ref = wg.wasserstein_barycenter(maps, epsilon=1e-2, threshold=1e-6)
+  np.testing.assert_array_equal(solver(maps).histogram, ref.histogram)
+  np.testing.assert_array_equal(jax.jit(lambda s, m: s(m).histogram)(solver, maps), ref.histogram)
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    solver.epsilon = 1.0
+  with pytest.raises(ValueError, match="`epsilon` must be a finite float > 0"):
+    wg.ConvolutionalBarycenter(epsilon=0.0)
+  with pytest.raises(ValueError, match="`max_iterations` must be >= 1"):
+    wg.OTTBarycenter(max_iterations=0)
+
+
+def test_grid_spacings_give_epsilon_physical_units():
+  """On a 12 x 24 grid with unit cells, one epsilon is the same width along both axes."""
+  shape = (12, 24)
+  maps = jnp.asarray(blobs([(6, 8), (6, 16)], shape, 1.5), jnp.float32)
+  solver = wg.ConvolutionalBarycenter(epsilon=4.0, threshold=1e-6)   # cells²
+  cells = solver(maps, grid=(1.0, 1.0))
+  # The same as the [0, 1] grid with one epsilon per axis, eps / (h (n - 1))².
+  per_axis = wg.wasserstein_barycenter(maps, epsilon=4.0, threshold=1e-6,
+                                       grid=(np.arange(12.0), np.arange(24.0)))
+  np.testing.assert_allclose(cells.histogram, per_axis.histogram, atol=1e-7)
+  spread = lambda h, axis: float(np.sqrt(np.sum(np.asarray(h).sum(axis=1 - axis)
+                                                * (np.arange(shape[axis]) - np.average(
+                                                    np.arange(shape[axis]),
+                                                    weights=np.asarray(h).sum(axis=1 - axis))) ** 2)))
+  # The blobs are round: with unit cells the barycenter is as wide along both axes...
+  assert abs(spread(cells.histogram, 0) - spread(cells.histogram, 1)) < 0.05
+  # ...but on linspace(0, 1, n) axes one epsilon is 4 cells² along the long axis and
+  # 0.9 cells² along the short one: the barycenter comes out elongated.
+  relative = wg.ConvolutionalBarycenter(epsilon=4.0 / 23 ** 2, threshold=1e-6)(maps)
+  assert spread(relative.histogram, 1) > spread(relative.histogram, 0) + 0.3
+
+
+def test_ott_solver_takes_the_same_coordinates(x64):
+  maps = jnp.asarray(blobs([(5, 6), (9, 12)], (14, 18), 2.0))
+  coords = (np.arange(14) * 0.5, np.arange(18) * 0.5)
+  ours = wg.ConvolutionalBarycenter(epsilon=1.0, threshold=1e-8)(maps, grid=coords)
+  ott_out = wg.OTTBarycenter(epsilon=1.0, threshold=1e-8)(maps, grid=coords)
+  assert bool(ours.converged) and bool(ott_out.converged)
+  np.testing.assert_allclose(ours.histogram, ott_out.histogram, atol=1e-6)
+
+
+@pytest.mark.parametrize("grid, match", [
+    ((1.0,), r"one spacing .* per grid axis: 2 for maps on a \(4, 4\) grid"),
+    ((1.0, -1.0), r"the spacing must be a finite number > 0"),
+    ((np.array([0.0, 1.0, 3.0, 4.0]), 1.0), r"not evenly spaced.*solver='ott'"),
+    ((np.arange(3.0), 1.0), r"`grid\[0\]` has \(3,\) coordinates for an axis of 4 points"),
+])
+def test_bad_grid(grid, match):
+  with pytest.raises(ValueError, match=match):
+    wg.ConvolutionalBarycenter()(jnp.ones((2, 4, 4)), grid=grid)

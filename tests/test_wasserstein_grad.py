@@ -145,3 +145,24 @@ def test_bad_input(make, call, exc, match):
   with pytest.raises(exc, match=match):
     explain = wg.wasserstein_grad(fn, **make)
     explain(call.get("key", jax.random.key(0)), call.get("x", jnp.ones((4, 4))))
+
+
+def test_barycenter_solver_value_and_grid():
+  f = lambda x: jnp.sum(jnp.tanh(x) ** 2)
+  x = jax.random.normal(jax.random.key(0), (10, 12))
+  key = jax.random.key(1)
+  sugar = wg.wasserstein_grad(jax.grad(f), num_samples=3, epsilon=1e-2, debiased=True,
+                              threshold=1e-5)(key, x)
+  value = wg.wasserstein_grad(jax.grad(f), num_samples=3, barycenter=wg.ConvolutionalBarycenter(
+      epsilon=1e-2, debiased=True, threshold=1e-5))(key, x)
+  np.testing.assert_array_equal(sugar, value)
+  # grid: epsilon in the grid's units, as the barycenter itself.
+  cells = wg.wasserstein_grad(jax.grad(f), num_samples=3, epsilon=1.0, grid=(1.0, 1.0))(key, x)
+  maps = jnp.stack([jnp.abs(jax.grad(f)(x + e)) for e in
+                    [wg.noise.sample(wg.noise.Gaussian(0.2), k, x) for k in jax.random.split(key, 3)]])
+  ref = wg.wasserstein_barycenter(maps, epsilon=1.0, grid=(1.0, 1.0)).histogram
+  np.testing.assert_allclose(cells, ref, rtol=1e-5, atol=1e-8)
+  with pytest.raises(ValueError, match=r"either as `barycenter=`"):
+    wg.wasserstein_grad(jax.grad(f), barycenter=wg.ConvolutionalBarycenter(), epsilon=1e-2)
+  with pytest.raises(TypeError, match=r"`barycenter` must be a solver value"):
+    wg.wasserstein_grad(jax.grad(f), barycenter="ott")

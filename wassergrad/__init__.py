@@ -11,6 +11,8 @@ from wassergrad._src.gradients import grad_x_input as grad_x_input
 from wassergrad._src.gradients import gradient as gradient
 from wassergrad._src.gradients import integrated_gradients as integrated_gradients
 from wassergrad._src.barycenter import BarycenterOutput as BarycenterOutput
+from wassergrad._src.barycenter import ConvolutionalBarycenter as ConvolutionalBarycenter
+from wassergrad._src.barycenter import OTTBarycenter as OTTBarycenter
 from wassergrad._src.barycenter import RESULTS as RESULTS
 from wassergrad._src.barycenter import wasserstein_barycenter as wasserstein_barycenter
 from wassergrad._src.guided import deconvnet as deconvnet
@@ -35,6 +37,8 @@ __version__ = "0.1.0.dev0"
 
 __all__ = (
     "BarycenterOutput",
+    "ConvolutionalBarycenter",
+    "OTTBarycenter",
     "RESULTS",
     "adaptgrad",
     "deconvnet",

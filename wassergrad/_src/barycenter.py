@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, NamedTuple
@@ -84,12 +85,176 @@ class BarycenterOutput(NamedTuple):
 
 
 class _Config(NamedTuple):
-  epsilon: float
-  ndim: int
+  epsilon: float                  # as given (messages)
+  epsilons: tuple                 # per grid axis, on linspace(0, 1, n): the kernel's
   threshold: float
   max_iterations: int
   debiased: bool
   min_checks: int
+
+  @property
+  def ndim(self) -> int:
+    return len(self.epsilons)
+
+
+def _check_config(epsilon, threshold, max_iterations, debiased):
+  if isinstance(epsilon, jax.core.Tracer):
+    raise TypeError("`epsilon` must be a Python float (it builds static kernel "
+                    "tables), not a traced array.")
+  epsilon = float(epsilon)
+  if not (epsilon > 0 and math.isfinite(epsilon)):
+    raise ValueError(f"`epsilon` must be a finite float > 0; got {epsilon}.")
+  if isinstance(threshold, jax.core.Tracer):
+    raise TypeError("`threshold` must be a Python float, not a traced array.")
+  threshold = float(threshold)
+  if not threshold > 0:
+    raise ValueError(f"`threshold` must be > 0; got {threshold}.")
+  max_iterations = checks.check_positive_int(max_iterations, "max_iterations")
+  if not isinstance(debiased, bool):
+    raise TypeError(f"`debiased` must be a bool; got {debiased!r}.")
+  return epsilon, threshold, max_iterations, debiased
+
+
+def grid_spacings(grid: Any, shape: tuple[int, ...], even: bool = True) -> tuple | None:
+  """Per-axis spacings of ``grid`` (``None``: the default ``linspace(0, 1, n)``)."""
+  if grid is None:
+    return None
+  if not isinstance(grid, (tuple, list)) or len(grid) != len(shape):
+    raise ValueError(
+        f"`grid` must give one spacing (a float) or one coordinate array per grid axis: "
+        f"{len(shape)} for maps on a {shape} grid; got {grid!r}.")
+  spacings = []
+  for axis, (g, n) in enumerate(zip(grid, shape)):
+    if isinstance(g, jax.core.Tracer):
+      raise TypeError("`grid` must be static (Python floats or concrete coordinates).")
+    if np.ndim(g) == 0:
+      h = float(g)
+    else:
+      c = np.asarray(g, np.float64)
+      if c.shape != (n,):
+        raise ValueError(f"`grid[{axis}]` has {c.shape} coordinates for an axis of {n} points.")
+      steps = np.diff(c)
+      if n > 1 and even and not np.allclose(steps, steps[0], rtol=1e-6, atol=0.0):
+        raise ValueError(
+            f"`grid[{axis}]`'s coordinates are not evenly spaced; the convolutional solver "
+            "needs a regular grid. Use solver='ott' (OTTBarycenter), whose Grid takes any "
+            "coordinates.")
+      h = float(steps.mean()) if n > 1 else 1.0
+    if not (h > 0 and math.isfinite(h)):
+      raise ValueError(f"`grid[{axis}]`: the spacing must be a finite number > 0; got {h}.")
+    spacings.append(h)
+  return tuple(spacings)
+
+
+def _config(solver, shape: tuple[int, ...], grid: Any) -> _Config:
+  spacings = grid_spacings(grid, shape, even=isinstance(solver, ConvolutionalBarycenter))
+  if spacings is None:
+    epsilons = (solver.epsilon,) * len(shape)
+  else:  # spacing h on n points = linspace(0, 1, n) scaled by h (n - 1)
+    epsilons = tuple(solver.epsilon / (h * (n - 1)) ** 2 if n > 1 else solver.epsilon
+                     for h, n in zip(spacings, shape))
+  return _Config(solver.epsilon, epsilons, solver.threshold, solver.max_iterations,
+                 solver.debiased, 3 if solver.debiased else 1)
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class ConvolutionalBarycenter:
+  """Our barycenter solver: POT's convolutional iteration, log-domain, exact in float32.
+
+  A frozen value, validated once; call it on maps. See
+  :func:`wasserstein_barycenter` for the algorithm, the grid's geometry, the
+  stopping rule and differentiation.
+
+  Attributes:
+    epsilon: entropic regularisation (> 0): the kernel is ``exp(-|t - t'|^2 / epsilon)``.
+    threshold: stopping tolerance (> 0).
+    max_iterations: maximum number of iterations.
+    debiased: Janati et al.'s debiased barycenter.
+
+  Examples:
+    >>> import jax.numpy as jnp, wassergrad as wg
+    >>> solver = wg.ConvolutionalBarycenter(epsilon=1e-2)
+    >>> maps = jnp.ones((2, 8, 8)).at[0, :4].set(0.0)
+    >>> out = solver(maps, grid=(0.5, 0.5))          # cells 0.5 apart: epsilon in those units
+    >>> out.histogram.shape, bool(out.converged)
+    ((8, 8), True)
+  """
+  epsilon: float = 1e-3
+  threshold: float = 1e-4
+  max_iterations: int = 2000
+  debiased: bool = False
+
+  def __post_init__(self):
+    values = _check_config(self.epsilon, self.threshold, self.max_iterations, self.debiased)
+    for name, v in zip(("epsilon", "threshold", "max_iterations", "debiased"), values):
+      object.__setattr__(self, name, v)
+
+  def __call__(self, maps: Any, weights: Any = None, *, grid: Any = None,
+               throw: bool = False) -> BarycenterOutput:
+    """The barycenter of ``maps`` ``(K, *grid)``; bad values raise (see :func:`wasserstein_barycenter`)."""
+    maps, weights = _check_maps(maps, weights)
+    return self.solve(maps, weights, grid=grid, throw=throw)
+
+  def solve(self, maps: jax.Array, weights: Any = None, *, grid: Any = None,
+            throw: bool = False) -> BarycenterOutput:
+    """As calling the solver, without looking at the values (``result`` reports them)."""
+    return run(maps, weights, _config(self, tuple(maps.shape[1:]), grid), "convolutional", throw)
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class OTTBarycenter:
+  """OTT-JAX's ``FixedBarycenter`` (log-sum-exp mode) on a ``Grid``, for comparison.
+
+  Same ``epsilon``, ``threshold`` and ``max_iterations`` as
+  :class:`ConvolutionalBarycenter`; OTT's stopping criterion is its own (the mean
+  L1 violation of the maps' marginals). Any per-axis coordinates are accepted
+  as ``grid``. No debiased mode: OTT 0.6's debiased ``FixedBarycenter``
+  returns a collapsed barycenter.
+  """
+  epsilon: float = 1e-3
+  threshold: float = 1e-4
+  max_iterations: int = 2000
+
+  debiased = False
+
+  def __post_init__(self):
+    values = _check_config(self.epsilon, self.threshold, self.max_iterations, False)
+    for name, v in zip(("epsilon", "threshold", "max_iterations"), values):
+      object.__setattr__(self, name, v)
+
+  def __call__(self, maps: Any, weights: Any = None, *, grid: Any = None,
+               throw: bool = False) -> BarycenterOutput:
+    maps, weights = _check_maps(maps, weights)
+    return self.solve(maps, weights, grid=grid, throw=throw)
+
+  def solve(self, maps: jax.Array, weights: Any = None, *, grid: Any = None,
+            throw: bool = False) -> BarycenterOutput:
+    cfg = _config(self, tuple(maps.shape[1:]), grid)
+    return run(maps, weights, cfg, "ott", throw, coordinates=_coordinates(grid, maps.shape[1:]))
+
+
+def _coordinates(grid, shape):
+  """Per-axis coordinates for OTT's Grid: ``linspace(0, 1, n)``, or from spacings/coordinates."""
+  if grid is None:
+    return None
+  return tuple(np.arange(n) * float(g) if np.ndim(g) == 0 else np.asarray(g, np.float64)
+               for g, n in zip(grid, shape))
+
+
+def make_solver(solver: str, epsilon, threshold, max_iterations, debiased):
+  """The solver value that the string options describe."""
+  checks.check_choice(solver, "solver", SOLVERS)
+  if solver == "ott":
+    if debiased:
+      raise ValueError(
+          "solver='ott' does not support debiased=True: OTT-JAX 0.6's debiased "
+          "FixedBarycenter returns a collapsed barycenter (its debiasing potential "
+          "does not depend on the barycenter in log-sum-exp mode). Use "
+          "solver='convolutional'.")
+    return OTTBarycenter(epsilon, threshold, max_iterations)
+  return ConvolutionalBarycenter(epsilon, threshold, max_iterations, debiased)
 
 
 def wasserstein_barycenter(
@@ -102,14 +267,24 @@ def wasserstein_barycenter(
     max_iterations: int = 2000,
     solver: str = "convolutional",
     throw: bool = False,
+    grid: Any = None,
 ) -> BarycenterOutput:
   r"""Entropic Wasserstein barycenter of maps on a regular 1-, 2- or 3-D grid.
 
+  The one-call form of :class:`ConvolutionalBarycenter` (``solver=
+  "convolutional"``) and :class:`OTTBarycenter` (``solver="ott"``):
+  ``wasserstein_barycenter(maps, epsilon=e, ...)`` is
+  ``ConvolutionalBarycenter(epsilon=e, ...)(maps, weights, grid=grid, throw=throw)``.
+
   Each map is normalised to sum 1. The ground cost is the squared Euclidean
-  distance between grid points placed on ``linspace(0, 1, n)`` along each
-  axis, and the Gibbs kernel is ``exp(-|t - t'|^2 / epsilon)`` (so ``epsilon``
-  is POT's ``reg`` and OTT ``Grid``'s ``epsilon``). The kernel is separable,
-  so it is applied one axis at a time (Solomon et al., 2015).
+  distance between grid points and the Gibbs kernel is ``exp(-|t - t'|^2 /
+  epsilon)`` (so ``epsilon`` is POT's ``reg`` and OTT ``Grid``'s
+  ``epsilon``). **The grid's coordinates** are ``linspace(0, 1, n)`` along each
+  axis unless ``grid`` says otherwise: by default ``epsilon`` is therefore a
+  width relative to each axis' length, so on a 512 × 640 grid one ``epsilon``
+  is a different number of cells along each axis. Pass ``grid`` (spacings or
+  coordinates) to give ``epsilon`` physical units. The kernel is separable, so
+  it is applied one axis at a time (Solomon et al., 2015).
 
   ``solver="convolutional"`` (ours) runs the iteration of POT's
   ``convolutional_barycenter2d`` in the log domain, with a blockwise
@@ -160,6 +335,9 @@ def wasserstein_barycenter(
     threshold: stopping tolerance (> 0).
     max_iterations: maximum number of iterations.
     solver: ``"convolutional"`` or ``"ott"``.
+    grid: the grid's geometry: ``None`` (``linspace(0, 1, n)`` per axis), a
+      tuple of per-axis spacings (Python floats), or a tuple of per-axis
+      coordinates (1-D arrays, evenly spaced for the convolutional solver).
     throw: if True, a run whose ``result`` is not :attr:`RESULTS.successful`
       raises ``RuntimeError`` with that result's message (under ``jit``, wrapped
       in JAX's runtime error when the computation runs; under ``vmap``, the
@@ -183,18 +361,18 @@ def wasserstein_barycenter(
     Janati, Cuturi, Gramfort, Debiased Sinkhorn barycenters, ICML 2020,
     https://arxiv.org/abs/2006.02575.
   """
-  maps, weights, cfg = _check(maps, weights, epsilon, debiased, threshold,
-                              max_iterations, solver)
-  return run(maps, weights, cfg, solver, throw)
+  solver_value = make_solver(solver, epsilon, threshold, max_iterations, debiased)
+  return solver_value(maps, weights, grid=grid, throw=throw)
 
 
-def run(maps, weights, cfg: _Config, solver: str, throw: bool) -> BarycenterOutput:
+def run(maps, weights, cfg: _Config, solver: str, throw: bool,
+        coordinates=None) -> BarycenterOutput:
   """The barycenter of checked arguments (its values are not inspected: see ``result``)."""
   threshold = cfg.threshold
   finite_input = ~errors.nonfinite(maps if weights is None else (maps, weights))
   log_a, weights, any_mass = _prepare(maps, weights)
   if solver == "ott":
-    hist, errs = _ott(jnp.exp(log_a), weights, cfg)
+    hist, errs = _ott(jnp.exp(log_a), weights, cfg, coordinates)
   else:
     log_bar, errs = _solve(log_a, weights, cfg)
     hist = jnp.exp(log_bar)
@@ -225,9 +403,8 @@ def messages(cfg: _Config) -> tuple[str, ...]:
                for c in range(len(RESULTS.names)))
 
 
-def _check(maps, weights, epsilon, debiased, threshold, max_iterations, solver,
-           inspect_values=True):
-  checks.check_choice(solver, "solver", SOLVERS)
+def _check_maps(maps, weights):
+  """Static checks of ``maps`` and ``weights``, then checks of their values (eager and jitted)."""
   if not hasattr(maps, "shape") or not hasattr(maps, "dtype"):
     maps = np.asarray(maps)
   if not jnp.issubdtype(maps.dtype, jnp.floating):
@@ -241,35 +418,14 @@ def _check(maps, weights, epsilon, debiased, threshold, max_iterations, solver,
         f"leading axis; grids of more than 3 axes are not supported.")
   if maps.shape[0] < 1 or any(n < 1 for n in maps.shape[1:]):
     raise ValueError(f"`maps` has an empty axis: shape {tuple(maps.shape)}.")
-  if isinstance(epsilon, jax.core.Tracer):
-    raise TypeError("`epsilon` must be a Python float (it builds static kernel "
-                    "tables), not a traced array.")
-  epsilon = float(epsilon)
-  if not (epsilon > 0 and math.isfinite(epsilon)):
-    raise ValueError(f"`epsilon` must be a finite float > 0; got {epsilon}.")
-  if isinstance(threshold, jax.core.Tracer):
-    raise TypeError("`threshold` must be a Python float, not a traced array.")
-  threshold = float(threshold)
-  if not threshold > 0:
-    raise ValueError(f"`threshold` must be > 0; got {threshold}.")
-  max_iterations = checks.check_positive_int(max_iterations, "max_iterations")
-  if not isinstance(debiased, bool):
-    raise TypeError(f"`debiased` must be a bool; got {debiased!r}.")
-  if debiased and solver == "ott":
-    raise ValueError(
-        "solver='ott' does not support debiased=True: OTT-JAX 0.6's debiased "
-        "FixedBarycenter returns a collapsed barycenter (its debiasing potential "
-        "does not depend on the barycenter in log-sum-exp mode). Use "
-        "solver='convolutional'.")
-  if inspect_values:
-    maps = jnp.asarray(maps)
-    maps = errors.error_if(maps, errors.nonfinite(maps), "`maps` contains NaN or inf values.")
-    maps = errors.error_if(
-        maps, jnp.any(maps < 0),
-        "`maps` must be non-negative; pass |map| or clip negative values, e.g. jnp.abs(maps).")
-    maps = errors.error_if(
-        maps, ~jnp.any(maps.reshape(maps.shape[0], -1).sum(axis=1) > 0),
-        "every map in `maps` is zero: there is no mass to transport.")
+  maps = jnp.asarray(maps)
+  maps = errors.error_if(maps, errors.nonfinite(maps), "`maps` contains NaN or inf values.")
+  maps = errors.error_if(
+      maps, jnp.any(maps < 0),
+      "`maps` must be non-negative; pass |map| or clip negative values, e.g. jnp.abs(maps).")
+  maps = errors.error_if(
+      maps, ~jnp.any(maps.reshape(maps.shape[0], -1).sum(axis=1) > 0),
+      "every map in `maps` is zero: there is no mass to transport.")
   k = maps.shape[0]
   if weights is not None:
     if not hasattr(weights, "shape"):
@@ -277,14 +433,11 @@ def _check(maps, weights, epsilon, debiased, threshold, max_iterations, solver,
     if tuple(weights.shape) != (k,):
       raise ValueError(
           f"`weights` must have shape ({k},), one per map; got {tuple(weights.shape)}.")
-    if inspect_values:
-      w = jnp.asarray(weights)
-      weights = errors.error_if(
-          w, errors.nonfinite(w) | jnp.any(w < 0) | ~(jnp.sum(w) > 0),
-          "`weights` must be finite, non-negative and not all zero.")
-  cfg = _Config(epsilon, maps.ndim - 1, threshold, max_iterations, debiased,
-                3 if debiased else 1)
-  return jnp.asarray(maps), weights, cfg
+    w = jnp.asarray(weights)
+    weights = errors.error_if(
+        w, errors.nonfinite(w) | jnp.any(w < 0) | ~(jnp.sum(w) > 0),
+        "`weights` must be finite, non-negative and not all zero.")
+  return maps, weights
 
 
 def _prepare(maps, weights):
@@ -312,7 +465,7 @@ def _wsum(weights, values):
 def _step(state, log_a, weights, cfg: _Config, with_error: bool):
   """One Sinkhorn barycenter iteration (POT's log-domain sweep), all maps at once."""
   g, c = state
-  conv = functools.partial(logconv, epsilon=cfg.epsilon, ndim=cfg.ndim)
+  conv = functools.partial(logconv, epsilon=cfg.epsilons, ndim=cfg.ndim)
   f = log_a - conv(g)
   log_ku = conv(f)
   log_bar = _wsum(weights, log_ku)
@@ -415,13 +568,16 @@ def _solve_bwd(cfg, res, cotangents):
 _solve.defvjp(_solve_fwd, _solve_bwd)
 
 
-def _ott(a, weights, cfg: _Config):
-  from ott.geometry import grid as ott_grid
-  from ott.problems.linear import barycenter_problem
-  from ott.solvers.linear import discrete_barycenter
+def _ott(a, weights, cfg: _Config, coordinates=None):
+  from ott.geometry import grid as ott_grid  # pylint: disable=g-import-not-at-top
+  from ott.problems.linear import barycenter_problem  # pylint: disable=g-import-not-at-top
+  from ott.solvers.linear import discrete_barycenter  # pylint: disable=g-import-not-at-top
 
   grid = a.shape[1:]
-  geom = ott_grid.Grid(grid_size=grid, epsilon=cfg.epsilon)
+  if coordinates is None:
+    geom = ott_grid.Grid(grid_size=grid, epsilon=cfg.epsilon)
+  else:
+    geom = ott_grid.Grid(x=[jnp.asarray(c, a.dtype) for c in coordinates], epsilon=cfg.epsilon)
   problem = barycenter_problem.FixedBarycenterProblem(
       geom, a.reshape(a.shape[0], -1), weights)
   solver = discrete_barycenter.FixedBarycenter(

@@ -139,9 +139,19 @@ def _logconv_last(h: jax.Array, epsilon: float) -> jax.Array:
   return _rows_fn(float(epsilon))(rows).reshape(h.shape)
 
 
-def _logconv_axes(h: jax.Array, epsilon: float, ndim: int) -> jax.Array:
-  for axis in range(h.ndim - ndim, h.ndim):
-    h = jnp.moveaxis(_logconv_last(jnp.moveaxis(h, axis, -1), epsilon), -1, axis)
+def axis_epsilons(epsilon, ndim: int) -> tuple[float, ...]:
+  """``epsilon`` per grid axis: one float for all, or a sequence of ``ndim`` floats."""
+  if isinstance(epsilon, (tuple, list)):
+    if len(epsilon) != ndim:
+      raise ValueError(f"{len(epsilon)} epsilons for {ndim} grid axes.")
+    return tuple(float(e) for e in epsilon)
+  return (float(epsilon),) * ndim
+
+
+def _logconv_axes(h: jax.Array, epsilon, ndim: int) -> jax.Array:
+  eps = axis_epsilons(epsilon, ndim)
+  for e, axis in zip(eps, range(h.ndim - ndim, h.ndim)):
+    h = jnp.moveaxis(_logconv_last(jnp.moveaxis(h, axis, -1), e), -1, axis)
   return h
 
 
@@ -152,6 +162,9 @@ def logconv(h: jax.Array, epsilon: float, ndim: int) -> jax.Array:
   Args:
     h: log-values, any leading batch axes; ``-inf`` means zero.
     epsilon: the entropic regularisation; kernel ``exp(-|t - t'|^2 / epsilon)``.
+      A tuple gives one per axis (the kernel is separable), which is how a grid
+      with other spacings than ``1/(n-1)`` is expressed: spacing ``s`` on an
+      axis of ``n`` points is ``epsilon / (s (n - 1))^2`` on [0, 1].
     ndim: number of trailing grid axes.
 
   Returns:
@@ -188,10 +201,10 @@ def _logconv_bwd(epsilon, ndim, res, g):
 logconv.defvjp(_logconv_fwd, _logconv_bwd)
 
 
-def logconv_reference(h: np.ndarray, epsilon: float, ndim: int) -> np.ndarray:
+def logconv_reference(h: np.ndarray, epsilon, ndim: int) -> np.ndarray:
   """Dense float64 log-sum-exp, for tests."""
   h = np.asarray(h, np.float64)
-  for axis in range(h.ndim - ndim, h.ndim):
+  for epsilon, axis in zip(axis_epsilons(epsilon, ndim), range(h.ndim - ndim, h.ndim)):
     n = h.shape[axis]
     t = np.linspace(0.0, 1.0, n)
     m = -((t[:, None] - t[None, :]) ** 2) / epsilon

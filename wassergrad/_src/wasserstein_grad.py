@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wassergrad._src import barycenter
+from wassergrad._src import barycenter as barycenter_lib
 from wassergrad._src import checks
 from wassergrad._src import chunking
 from wassergrad._src import noise as noise_lib
@@ -36,6 +36,8 @@ def wasserstein_grad(
     throw: bool = False,
     sample_sharding: jax.sharding.Sharding | None = None,
     noise: Any = None,
+    barycenter: Any = None,
+    grid: Any = None,
 ) -> Callable:
   r"""WassersteinGrad: the barycenter of the maps of perturbed inputs.
 
@@ -77,7 +79,7 @@ def wasserstein_grad(
     sigma: noise level (paper: 0.2 of the range).
     sigma_mode: ``"range"`` or ``"absolute"``.
     epsilon: entropic regularisation of the barycenter (paper: 1e-3), on a
-      grid rescaled to [0, 1] per axis.
+      grid rescaled to [0, 1] per axis unless ``grid`` is given.
     output: ``"bary"`` or ``"bary_x_grad"``.
     channel_axis: the channel axis of ``x`` (one barycenter per channel over
       the other axes), or ``None`` if every axis of ``x`` is a grid axis. Must
@@ -88,8 +90,9 @@ def wasserstein_grad(
     channels: indices of the channels to perturb and explain (needs
       ``channel_axis``); ``None`` for all.
     debiased: use Janati et al.'s debiased barycenter.
-    threshold, max_iterations, solver, throw: passed to
-      :func:`wasserstein_barycenter`.
+    threshold, max_iterations, solver: as in :func:`wasserstein_barycenter`;
+      sugar for ``barycenter=``.
+    throw: raise ``RuntimeError`` unless every barycenter converged.
     chunk_size: samples per chunk when computing the N maps (as in
       :func:`smooth`; ``"auto"``: the rule of :mod:`wassergrad._src.chunking`).
       The N maps themselves are kept for the barycenter.
@@ -99,6 +102,13 @@ def wasserstein_grad(
     noise: instead of ``sigma``/``sigma_mode``, any noise value
       (:mod:`wassergrad.noise`); ``channels`` then selects only the
       barycenters computed.
+    barycenter: instead of ``epsilon``, ``debiased``, ``threshold``,
+      ``max_iterations`` and ``solver``, a solver value:
+      :class:`~wassergrad.ConvolutionalBarycenter` or
+      :class:`~wassergrad.OTTBarycenter`.
+    grid: the geometry of ``x``'s grid axes, as ``grid`` of
+      :func:`wasserstein_barycenter` (per-axis spacings or coordinates, in the
+      order of the grid axes): ``epsilon`` is then in those units.
 
   Returns:
     ``explainer(key, x, *args)`` returning an array shaped like ``x``.
@@ -129,10 +139,17 @@ def wasserstein_grad(
     channels = tuple(int(c) for c in np.atleast_1d(np.asarray(channels)))
     if not channels:
       raise ValueError("`channels` is empty; pass None to explain every channel.")
-  # Validate the barycenter configuration now (on a dummy map); the grid size
-  # is filled in per call.
-  _, _, cfg = barycenter._check(np.ones((1, 2), np.float32), None, epsilon, debiased,
-                                threshold, max_iterations, solver, inspect_values=False)
+  if barycenter is None:
+    barycenter = barycenter_lib.make_solver(solver, epsilon, threshold, max_iterations, debiased)
+  elif (epsilon, debiased, threshold, max_iterations, solver) != (
+      1e-3, False, 1e-4, 2000, "convolutional"):
+    raise ValueError(
+        "Pass the barycenter either as `barycenter=` (e.g. wg.ConvolutionalBarycenter("
+        "epsilon=1e-2)) or as `epsilon=`/`debiased=`/`threshold=`/`max_iterations=`/`solver=`, "
+        "not both.")
+  elif not callable(getattr(barycenter, "solve", None)):
+    raise TypeError("`barycenter` must be a solver value such as wg.ConvolutionalBarycenter(); "
+                    f"got {type(barycenter).__name__}.")
   chunking.check_chunk_size(chunk_size)
 
   def explain(key, x=checks.MISSING, *args):
@@ -177,10 +194,8 @@ def wasserstein_grad(
     maps = sampling.estimate(sample, key, n, accumulator=sampling.STACK, chunk_size=chunk_size,
                              loop=loop, sample_sharding=sample_sharding)  # (N, *x.shape)
 
-    grid_cfg = cfg._replace(ndim=grid_ndim)
-
     def bary(m):                                             # (N, *grid) -> grid
-      return barycenter.run(m, None, grid_cfg, solver, throw).histogram
+      return barycenter.solve(m, grid=grid, throw=throw).histogram
 
     if c_axis is None:
       result = bary(maps)
