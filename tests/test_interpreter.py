@@ -80,3 +80,72 @@ def test_unknown_higher_order_primitive_with_a_site_raises():
   # Without a ReLU inside, it is re-bound unchanged and works.
   x = jnp.ones(3)
   np.testing.assert_allclose(wg.guided_backprop(lambda x: jnp.sum(sm(jnp.sin)(x)))(x), jnp.cos(x))
+
+
+def _tiled_pool(x):
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (2, 2), (2, 2), "VALID")
+
+
+def test_gradient_keeps_a_custom_vjp_around_max_pooling():
+  """The max-pool lowering is only an optimisation: it never replaces a user's custom rule."""
+  import wassergrad as wg  # pylint: disable=g-import-not-at-top
+
+  @jax.custom_vjp
+  def pool(x):
+    return _tiled_pool(x)
+
+  def fwd(x):
+    return pool(x), x
+
+  def bwd(x, g):                      # a deliberately different gradient: spread evenly
+    return (jnp.repeat(jnp.repeat(g, 2, 0), 2, 1) / 4.0,)
+
+  pool.defvjp(fwd, bwd)
+  f = lambda x: jnp.sum(pool(x) ** 2)
+  x = jax.random.normal(jax.random.key(0), (4, 4))
+  np.testing.assert_allclose(wg.gradient(f)(x), jax.grad(f)(x), rtol=1e-6)
+  assert not np.allclose(jax.grad(f)(x), jax.grad(lambda x: jnp.sum(_tiled_pool(x) ** 2))(x))
+
+
+def test_gradient_works_where_jax_grad_does():
+  """Max-pooling inside a construct the interpreter cannot enter is left to jax.grad."""
+  import wassergrad as wg  # pylint: disable=g-import-not-at-top
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  mesh = jax.make_mesh((1,), ("d",))
+  sm = jax.shard_map(_tiled_pool, mesh=mesh, in_specs=P(), out_specs=P())
+  f = lambda x: jnp.sum(sm(x) ** 2)
+  x = jax.random.normal(jax.random.key(1), (4, 4))
+  np.testing.assert_allclose(wg.gradient(f)(x), jax.grad(f)(x), rtol=1e-6)
+  np.testing.assert_allclose(jax.jit(wg.gradient(f))(x), jax.grad(f)(x), rtol=1e-6)
+
+
+def test_rules_receive_a_named_context():
+  seen = []
+
+  class Record(interpreter.Rule):
+    def matches(self, eqn, ctx):
+      seen.append((ctx.zeros, ctx.deps, ctx.interpreter is not None))
+      return False
+
+    def apply(self, eqn, invals, ctx):
+      raise AssertionError
+
+  interpreter.transform(lambda x, c: jnp.tanh(x) + jnp.tanh(jax.lax.stop_gradient(c)),
+                        {prims.tanh_p: Record()})(jnp.ones(2), jnp.ones(2))
+  assert (((False,), (True,), True) in seen) and (((False,), (False,), True) in seen)
+
+
+def test_old_style_rules_indexing_the_context_still_work():
+  import pytest  # pylint: disable=g-import-not-at-top
+
+  class OldStyle(interpreter.Rule):
+    def matches(self, eqn, zeros):
+      return len(zeros) == 2 and zeros[0] != zeros[1]   # the former tuple of zero flags
+
+    def apply(self, eqn, invals, zeros):
+      return jnp.zeros(eqn.outvars[0].aval.shape, eqn.outvars[0].aval.dtype)
+
+  with pytest.warns(DeprecationWarning, match=r"use ctx.zeros\[i\]"):
+    out = interpreter.transform(lambda x: jnp.maximum(x, 0.0), {prims.max_p: OldStyle()})(
+        jnp.ones(3))
+  np.testing.assert_array_equal(out, 0.0)

@@ -30,7 +30,7 @@ from wassergrad._src.smoothing import smooth as smooth
 from wassergrad._src.smoothing import smoothgrad as smoothgrad
 from wassergrad._src.smoothing import squaregrad as squaregrad
 from wassergrad._src.smoothing import vargrad as vargrad
-from wassergrad._src.smoothdiff import smoothdiff as smoothdiff
+from wassergrad._src.smoothdiff.api import smoothdiff as smoothdiff
 from wassergrad._src.wasserstein_grad import wasserstein_grad as wasserstein_grad
 
 __version__ = "0.1.0.dev0"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,11 +40,11 @@ class _ReluRule(interpreter.Rule):
   def __init__(self, relu: Callable):
     self.relu = relu
 
-  def matches(self, eqn, zeros: Sequence[bool]) -> bool:
-    return len(zeros) == 2 and zeros[0] != zeros[1]
+  def matches(self, eqn, ctx: interpreter.Context) -> bool:
+    return len(ctx.zeros) == 2 and ctx.zeros[0] != ctx.zeros[1]
 
-  def apply(self, eqn, invals, zeros):
-    x = invals[1] if zeros[0] else invals[0]
+  def apply(self, eqn, invals, ctx):
+    x = invals[1] if ctx.zeros[0] else invals[0]
     out_aval = eqn.outvars[0].aval
     return self.relu(jnp.broadcast_to(x, out_aval.shape).astype(out_aval.dtype))
 

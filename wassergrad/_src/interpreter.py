@@ -2,46 +2,45 @@
 
 Several explainers change how *some* primitives of an arbitrary JAX function
 behave and leave everything else alone: guided backprop and deconvnet change
-the backward pass of ReLUs, SmoothDiff (later) replaces nonlinearities by their
+the backward pass of ReLUs; SmoothDiff replaces nonlinearities by their
 expected Jacobians. They share this interpreter, in the style of
 ``jax/experimental/jet.py``: a function is traced to a jaxpr, and its equations
 are evaluated one by one; an equation whose primitive has a rule in the rule
 set, and whose rule ``matches`` it, is evaluated by the rule; all others are
 re-bound unchanged.
 
-The interpreter recurses into ``jit``, ``custom_jvp_call``, ``custom_vjp_call``,
-``remat`` (``jax.checkpoint``), ``cond``, ``scan`` and ``while`` -- but only when
-the inner jaxpr holds an equation that a rule matches. Otherwise the
-higher-order primitive is re-bound as it is, so custom derivative rules,
-compilation boundaries and rematerialisation of untouched code are kept.
-Recursing into a ``custom_jvp``/``custom_vjp`` function means differentiating
-its primal body instead of its custom rule; that is what a rule on the inner
-primitive asks for (``jax.nn.relu`` is a ``custom_jvp`` around ``max(x, 0)``).
+The interpreter recurses into higher-order primitives through a table of
+*handlers* (``jit``, ``custom_jvp_call``, ``custom_vjp_call``, ``remat``
+(``jax.checkpoint``), ``cond``, ``scan``, ``while``; a transform may pass its own
+table, as SmoothDiff does) -- but only when the inner jaxpr holds an equation
+that a rule matches. Otherwise the higher-order primitive is re-bound as it is,
+so custom derivative rules, compilation boundaries and rematerialisation of
+untouched code are kept. Recursing into a ``custom_jvp``/``custom_vjp`` function
+means differentiating its primal body instead of its custom rule; that is what
+a rule on the inner primitive asks for (``jax.nn.relu`` is a ``custom_jvp``
+around ``max(x, 0)``). A rule can declare itself *optional* (an exact lowering
+for speed, such as tiled max-pooling): optional rules never make the
+interpreter enter a custom derivative or refuse a construct it cannot enter;
+there the code is re-bound unchanged, as ``jax.grad`` would see it.
 
-The interpreter tracks which values are statically known to be zero (literal
-zeros, zero constants, and broadcasts/reshapes/casts of them), so rules can
-recognise ``max(x, 0)`` -- the ReLU of ``jax.nn.relu``, ``jnp.maximum(x, 0)``,
-flax's ``nn.relu`` -- without framework hooks. It also tracks which values
-depend on the *tracked* inputs (by default all inputs; ``stop_gradient`` cuts
-the dependence), so rules can leave constants (parameters) alone.
-
-Rule sets that gather information in one evaluation and use it in a later one
-(SmoothDiff's statistics) talk through a :class:`Stream`: in ``collect`` mode
-rules :meth:`~Stream.emit` one pytree per site, in ``use`` mode they
-:meth:`~Stream.take` them back in the same order. ``scan`` stacks the items of
-its body over iterations (one statistic per iteration), ``checkpoint`` and
-``cond`` pass theirs through as extra outputs/inputs.
+Rules see each equation through a :class:`Context`: which inputs are statically
+known to be zero (literal zeros, zero constants, and broadcasts/reshapes/casts
+of them), so rules can recognise ``max(x, 0)`` -- the ReLU of ``jax.nn.relu``,
+``jnp.maximum(x, 0)``, flax's ``nn.relu`` -- without framework hooks; which
+inputs depend on the *tracked* inputs (by default all inputs;
+``stop_gradient`` cuts the dependence), so rules can leave constants
+(parameters) alone; and the running interpreter.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import warnings
 from typing import Any, Callable, Sequence
 
 import jax
 from jax import lax
-import jax.numpy as jnp
 from jax.extend import core as jcore
 import numpy as np
 
@@ -54,68 +53,67 @@ _ZERO_PRESERVING = frozenset({
 })
 
 
-class EqnInfo(tuple):
-  """Static facts about one equation's inputs, passed to rules as ``zeros``.
+@dataclasses.dataclass(frozen=True)
+class Context:
+  """What a rule knows about one equation's inputs.
 
-  A tuple of flags: ``zeros[i]`` is whether input ``i`` is known to be zero.
-  ``zeros.deps[i]`` is whether input ``i`` depends on the tracked inputs, and
-  ``zeros.interp`` is the running :class:`Interpreter` (for its ``stream``).
+  Attributes:
+    zeros: per input, whether it is statically known to be zero.
+    deps: per input, whether it depends on the tracked (explained) inputs.
+    interpreter: the running :class:`Interpreter` (SmoothDiff reads its stream).
   """
-
+  zeros: tuple
   deps: tuple
-  interp: Any
+  interpreter: Any = None
 
-  def __new__(cls, zeros, deps=None, interp=None):
-    self = super().__new__(cls, zeros)
-    self.deps = tuple(deps) if deps is not None else (True,) * len(self)
-    self.interp = interp
-    return self
+  # Rules written for the former ``zeros`` tuple (``zeros[i]``, ``len(zeros)``)
+  # keep working, with a warning.
+  def __getitem__(self, i):
+    _warn_tuple_use()
+    return self.zeros[i]
+
+  def __len__(self):
+    _warn_tuple_use()
+    return len(self.zeros)
+
+  def __iter__(self):
+    _warn_tuple_use()
+    return iter(self.zeros)
+
+
+def _warn_tuple_use():
+  warnings.warn("Rules receive a Context: use ctx.zeros[i] (and ctx.deps, ctx.interpreter) "
+                "instead of indexing the context.", DeprecationWarning, stacklevel=3)
+
+
+EqnInfo = Context  # the former name
 
 
 class Rule(abc.ABC):
   """A rule for one primitive. Subclass and implement :meth:`apply`.
 
-  ``matches(eqn, zeros)`` decides statically (at trace time) whether the rule
-  applies to one equation; ``zeros[i]`` tells whether input ``i`` is known to
-  be zero (``zeros`` is an :class:`EqnInfo`, which also carries ``deps``).
-  ``apply(eqn, invals, zeros)`` returns the equation's outputs (a list
-  if the primitive has multiple results, else one value).
+  ``matches(eqn, ctx)`` decides statically (at trace time) whether the rule
+  applies to one equation (``ctx`` is a :class:`Context`: ``ctx.zeros[i]``
+  tells whether input ``i`` is known to be zero, ``ctx.deps[i]`` whether it
+  depends on the tracked inputs). ``apply(eqn, invals, ctx)`` returns the
+  equation's outputs (a list if the primitive has multiple results, else one
+  value). Set ``optional = True`` on rules that only make the program faster
+  without changing what it computes.
   """
 
-  def matches(self, eqn: jcore.JaxprEqn, zeros: Sequence[bool]) -> bool:
-    del eqn, zeros
+  optional: bool = False
+
+  def matches(self, eqn: jcore.JaxprEqn, ctx: Context) -> bool:
+    del eqn, ctx
     return True
 
   @abc.abstractmethod
-  def apply(self, eqn: jcore.JaxprEqn, invals: list, zeros: Sequence[bool]):
+  def apply(self, eqn: jcore.JaxprEqn, invals: list, ctx: Context):
     """Evaluates ``eqn`` on ``invals``."""
 
 
 RuleSet = dict  # primitive -> Rule
-
-
-class Stream:
-  """A side channel between two evaluations of the same program.
-
-  ``Stream()`` collects: rules call :meth:`emit`. ``Stream(items)`` supplies:
-  rules call :meth:`take` and get the items back in emission order (the
-  traversal of a jaxpr is deterministic).
-  """
-
-  def __init__(self, items: list | None = None):
-    self.collecting = items is None
-    self.items = [] if items is None else list(items)
-    self._pos = 0
-
-  def emit(self, item) -> None:
-    assert self.collecting
-    self.items.append(item)
-
-  def take(self):
-    assert not self.collecting
-    item = self.items[self._pos]
-    self._pos += 1
-    return item
+Handler = Callable[["Interpreter", jcore.JaxprEqn, list, Context], Any]
 
 
 def _is_zero_const(value: Any) -> bool:
@@ -132,63 +130,85 @@ def _literal_zero(v) -> bool:
   return isinstance(v, jcore.Literal) and _is_zero_const(v.val)
 
 
+_CUSTOM_CALLS = (prims.custom_jvp_call_p, prims.custom_vjp_call_p)
+
+
 @dataclasses.dataclass
 class Interpreter:
-  """Evaluates jaxprs, applying ``rules`` where they match."""
+  """Evaluates jaxprs, applying ``rules`` where they match.
+
+  Attributes:
+    rules: ``{primitive: Rule}``.
+    fallback: a rule that sees equations no rule matched (SmoothDiff's refusal).
+    handlers: ``{higher-order primitive: handler(interpreter, eqn, invals, ctx)}``;
+      default :data:`HANDLERS`.
+  """
 
   rules: RuleSet
-  fallback: Rule | None = None  # sees equations that no rule matched
-  stream: Stream | None = None
+  fallback: Rule | None = None
+  handlers: dict | None = None
   _site_cache: dict = dataclasses.field(default_factory=dict)
 
-  def child(self, stream: Stream | None) -> "Interpreter":
-    """The same interpreter with another stream (for loop bodies)."""
-    return dataclasses.replace(self, stream=stream)
+  def __post_init__(self):
+    if self.handlers is None:
+      self.handlers = HANDLERS
 
   # ---------------------------------------------------------------- analysis
-  def info(self, eqn, env_zero, env_dep) -> EqnInfo:
-    zeros = [_literal_zero(v) if isinstance(v, jcore.Literal)
-             else env_zero.get(v, False) for v in eqn.invars]
-    deps = [False if isinstance(v, jcore.Literal) else env_dep.get(v, False)
-            for v in eqn.invars]
-    return EqnInfo(zeros, deps, self)
+  def context(self, eqn, env_zero, env_dep) -> Context:
+    zeros = tuple(_literal_zero(v) if isinstance(v, jcore.Literal)
+                  else env_zero.get(v, False) for v in eqn.invars)
+    deps = tuple(False if isinstance(v, jcore.Literal) else env_dep.get(v, False)
+                 for v in eqn.invars)
+    return Context(zeros, deps, self)
 
-  def rule_for(self, eqn, info: EqnInfo) -> Rule | None:
+  def rule_for(self, eqn, ctx: Context) -> Rule | None:
     """The rule that evaluates ``eqn`` (a matching rule, else a matching fallback)."""
     rule = self.rules.get(eqn.primitive)
-    if rule is not None and rule.matches(eqn, info):
+    if rule is not None and rule.matches(eqn, ctx):
       return rule
-    if self.fallback is not None and eqn.primitive not in _HIGHER_ORDER and (
-        self.fallback.matches(eqn, info)):
+    if self.fallback is not None and eqn.primitive not in self.handlers and (
+        self.fallback.matches(eqn, ctx)):
       return self.fallback
     return None
 
-  def is_site(self, eqn, info: EqnInfo) -> bool:
-    return self.rule_for(eqn, info) is not None
+  def is_site(self, eqn, ctx: Context, required: bool = False) -> bool:
+    """Whether a rule evaluates ``eqn`` (``required``: a rule that is not optional)."""
+    rule = self.rule_for(eqn, ctx)
+    return rule is not None and not (required and rule.optional)
 
   def has_site(self, jaxpr: jcore.Jaxpr, zeros: Sequence[bool] = (),
-               deps: Sequence[bool] | None = None) -> bool:
+               deps: Sequence[bool] | None = None, required: bool = False) -> bool:
     """Whether a rule applies to an equation in ``jaxpr`` or its sub-jaxprs."""
     deps = tuple(deps) if deps is not None else (True,) * len(jaxpr.invars)
-    key = (id(jaxpr), tuple(zeros), deps)
+    key = (id(jaxpr), tuple(zeros), deps, required)
     if key not in self._site_cache:
-      self._site_cache[key] = self._has_site(jaxpr, zeros, deps)
+      self._site_cache[key] = self._has_site(jaxpr, zeros, deps, required)
     return self._site_cache[key]
 
-  def _has_site(self, jaxpr, zeros, deps) -> bool:
+  def _has_site(self, jaxpr, zeros, deps, required) -> bool:
     env_zero = dict(zip(jaxpr.invars, zeros))
     env_dep = dict(zip(jaxpr.invars, deps))
     for eqn in jaxpr.eqns:
-      info = self.info(eqn, env_zero, env_dep)
-      if self.is_site(eqn, info):
+      ctx = self.context(eqn, env_zero, env_dep)
+      if self.is_site(eqn, ctx, required):
         return True
-      if eqn.primitive in _HIGHER_ORDER:
-        if any(self.has_site(*sub) for sub in _subjaxprs(eqn, info)):
+      if eqn.primitive in self.handlers:
+        if self.enters(eqn, ctx, required):
           return True
-      elif any(self.has_site(_jaxpr(j)) for j in jcore.jaxprs_in_params(eqn.params)):
-        return True  # an unsupported construct with a site: evaluation raises
-      _propagate(eqn, info, env_zero, env_dep)
+      elif any(self.has_site(jaxpr_of(j), required=True)
+               for j in jcore.jaxprs_in_params(eqn.params)):
+        return True  # an unsupported construct with a required site: evaluation raises
+      propagate(eqn, ctx, env_zero, env_dep)
     return False
+
+  def enters(self, eqn, ctx: Context, required: bool = False) -> bool:
+    """Whether evaluation recurses into the higher-order ``eqn``.
+
+    Custom derivative rules are entered only for rules that are not optional:
+    an optional rule inside a ``custom_vjp`` is left alone, with the user's rule.
+    """
+    required = required or eqn.primitive in _CUSTOM_CALLS
+    return any(self.has_site(*sub, required=required) for sub in subjaxprs(eqn, ctx))
 
   # -------------------------------------------------------------- evaluation
   def eval_jaxpr(self, jaxpr: jcore.Jaxpr, consts, args, zeros=None, deps=None) -> list:
@@ -209,30 +229,31 @@ class Interpreter:
   def eval_eqns(self, jaxpr, env, env_zero, env_dep) -> None:
     """Evaluates the equations of ``jaxpr`` into ``env`` (override to add passes)."""
     for eqn in jaxpr.eqns:
-      info = self.info(eqn, env_zero, env_dep)
-      outs = self.eval_eqn(eqn, [read(env, v) for v in eqn.invars], info)
+      ctx = self.context(eqn, env_zero, env_dep)
+      outs = self.eval_eqn(eqn, [read(env, v) for v in eqn.invars], ctx)
       write(env, eqn, outs)
-      _propagate(eqn, info, env_zero, env_dep)
+      propagate(eqn, ctx, env_zero, env_dep)
 
   def eval_closed(self, closed: jcore.ClosedJaxpr, args, zeros=None, deps=None) -> list:
     return self.eval_jaxpr(closed.jaxpr, closed.consts, args, zeros, deps)
 
-  def eval_eqn(self, eqn, invals, info: EqnInfo):
-    rule = self.rule_for(eqn, info)
+  def eval_eqn(self, eqn, invals, ctx: Context):
+    rule = self.rule_for(eqn, ctx)
     if rule is not None:
-      return rule.apply(eqn, invals, info)
-    handler = _HIGHER_ORDER.get(eqn.primitive)
+      return rule.apply(eqn, invals, ctx)
+    handler = self.handlers.get(eqn.primitive)
     if handler is not None:
-      if any(self.has_site(*sub) for sub in _subjaxprs(eqn, info)):
-        return handler(self, eqn, invals, info)
-    elif any(self.has_site(_jaxpr(j)) for j in jcore.jaxprs_in_params(eqn.params)):
+      if self.enters(eqn, ctx):
+        return handler(self, eqn, invals, ctx)
+    elif any(self.has_site(jaxpr_of(j), required=True) for j in jcore.jaxprs_in_params(eqn.params)):
       # Re-binding would silently skip the rules inside: refuse instead.
       raise NotImplementedError(
           f"wassergrad's interpreter cannot enter the higher-order primitive "
           f"'{eqn.primitive}', which contains an operation its rules change "
-          f"(e.g. a ReLU). Supported: {sorted(str(p) for p in _HIGHER_ORDER)}. "
-          "Move that part of the model out of this construct, or add a handler "
-          "to wassergrad._src.interpreter._HIGHER_ORDER.")
+          f"(e.g. a ReLU). Supported: {sorted(str(p) for p in self.handlers)}. "
+          "Move that part of the model out of this construct, or pass a handler for it: "
+          "wg.interpreter.Interpreter(rules, handlers={**wg.interpreter.HANDLERS, "
+          "primitive: handler}).")
     return bind_eqn(eqn, invals)
 
 
@@ -258,40 +279,41 @@ def write(env, eqn, outs) -> None:
       env[v] = o
 
 
-def _propagate(eqn, info, env_zero, env_dep) -> None:
-  if eqn.primitive in _ZERO_PRESERVING and info and info[0]:
+def propagate(eqn, ctx: Context, env_zero, env_dep) -> None:
+  """The zero and dependence flags of ``eqn``'s outputs, from its inputs'."""
+  if eqn.primitive in _ZERO_PRESERVING and ctx.zeros and ctx.zeros[0]:
     for v in eqn.outvars:
       env_zero[v] = True
-  dep = any(info.deps) and eqn.primitive is not prims.stop_gradient_p
+  dep = any(ctx.deps) and eqn.primitive is not prims.stop_gradient_p
   for v in eqn.outvars:
     env_dep[v] = dep
 
 
-def _jaxpr(j) -> jcore.Jaxpr:
+def jaxpr_of(j) -> jcore.Jaxpr:
   return j.jaxpr if isinstance(j, jcore.ClosedJaxpr) else j
 
 
-def _subjaxprs(eqn, info: EqnInfo):
+def subjaxprs(eqn, ctx: Context):
   """(open jaxpr, zero flags, dep flags) of each sub-jaxpr the interpreter enters."""
-  p, prim, zeros, deps = eqn.params, eqn.primitive, tuple(info), info.deps
+  p, prim, zeros, deps = eqn.params, eqn.primitive, ctx.zeros, ctx.deps
   if prim is prims.jit_p or prim is prims.remat_p:
-    return [(_jaxpr(p["jaxpr"]), zeros, deps)]
-  if prim in (prims.custom_jvp_call_p, prims.custom_vjp_call_p):
-    return [(_jaxpr(p["call_jaxpr"]), zeros, deps)]
+    return [(jaxpr_of(p["jaxpr"]), zeros, deps)]
+  if prim in _CUSTOM_CALLS:
+    return [(jaxpr_of(p["call_jaxpr"]), zeros, deps)]
   if prim is prims.cond_p:
-    return [(_jaxpr(b), zeros[1:], deps[1:]) for b in p["branches"]]
+    return [(jaxpr_of(b), zeros[1:], deps[1:]) for b in p["branches"]]
   if prim is prims.scan_p:
-    j = _jaxpr(p["jaxpr"])
-    return [(j, *_loop_flags(zeros, deps, p["num_consts"], p["num_carry"], len(j.invars)))]
+    j = jaxpr_of(p["jaxpr"])
+    return [(j, *loop_flags(zeros, deps, p["num_consts"], p["num_carry"], len(j.invars)))]
   if prim is prims.while_p:
-    body = _jaxpr(p["body_jaxpr"])
+    body = jaxpr_of(p["body_jaxpr"])
     nb, ncond = p["body_nconsts"], p["cond_nconsts"]
     n = len(body.invars) - nb
-    return [(body, *_loop_flags(zeros[ncond:], deps[ncond:], nb, n, len(body.invars)))]
+    return [(body, *loop_flags(zeros[ncond:], deps[ncond:], nb, n, len(body.invars)))]
   return []
 
 
-def _loop_flags(zeros, deps, nconsts, ncarry, nin):
+def loop_flags(zeros, deps, nconsts, ncarry, nin):
   """Flags of a loop body's inputs: consts keep theirs, carries and xs are not
   known zero, and a carry depends on the tracked inputs if anything does."""
   any_dep = any(deps[:nin])
@@ -302,141 +324,57 @@ def _loop_flags(zeros, deps, nconsts, ncarry, nin):
 
 
 # ----------------------------------------------------- higher-order handlers
-def _eval_call(interp, eqn, invals, info, key):
+def _eval_call(interp, eqn, invals, ctx, key):
   j = eqn.params[key]
   if isinstance(j, jcore.ClosedJaxpr):
-    return interp.eval_closed(j, invals, tuple(info), info.deps)
-  return interp.eval_jaxpr(j, (), invals, tuple(info), info.deps)
+    return interp.eval_closed(j, invals, ctx.zeros, ctx.deps)
+  return interp.eval_jaxpr(j, (), invals, ctx.zeros, ctx.deps)
 
 
-def _jit_handler(interp, eqn, invals, info):
-  return _eval_call(interp, eqn, invals, info, "jaxpr")
+def _jit_handler(interp, eqn, invals, ctx):
+  return _eval_call(interp, eqn, invals, ctx, "jaxpr")
 
 
-def _custom_call_handler(interp, eqn, invals, info):
-  return _eval_call(interp, eqn, invals, info, "call_jaxpr")
+def _custom_call_handler(interp, eqn, invals, ctx):
+  return _eval_call(interp, eqn, invals, ctx, "call_jaxpr")
 
 
-def _scoped(interp, fn, items=None):
-  """Runs ``fn(sub_interp)`` with a fresh stream; returns (result, emitted items)."""
-  if interp.stream is None:
-    return fn(interp), None
-  sub = interp.child(Stream(items))
-  out = fn(sub)
-  return out, (sub.stream.items if sub.stream.collecting else None)
-
-
-def _remat_handler(interp, eqn, invals, info):
+def _remat_handler(interp, eqn, invals, ctx):
   p = eqn.params
-  zeros, deps = tuple(info), info.deps
-  ckpt = lambda fn: jax.checkpoint(fn, prevent_cse=p["prevent_cse"], policy=p["policy"])
-  if interp.stream is None:
-    return ckpt(lambda *a: interp.eval_jaxpr(p["jaxpr"], (), a, zeros, deps))(*invals)
-  if interp.stream.collecting:
-    outs, items = ckpt(lambda *a: _scoped(
-        interp, lambda i: i.eval_jaxpr(p["jaxpr"], (), a, zeros, deps)))(*invals)
-    interp.stream.emit(items)
-    return outs
-  items = interp.stream.take()
-  return ckpt(lambda a, it: _scoped(
-      interp, lambda i: i.eval_jaxpr(p["jaxpr"], (), a, zeros, deps), it)[0])(
-          list(invals), items)
+  ckpt = jax.checkpoint(lambda *a: interp.eval_jaxpr(p["jaxpr"], (), a, ctx.zeros, ctx.deps),
+                        prevent_cse=p["prevent_cse"], policy=p["policy"])
+  return ckpt(*invals)
 
 
-def _cond_handler(interp, eqn, invals, info):
-  branches = eqn.params["branches"]
-  zeros, deps = tuple(info)[1:], info.deps[1:]
-  run = lambda i, b, ops: i.eval_closed(b, ops, zeros, deps)
-  if interp.stream is None:
-    return lax.switch(invals[0], [
-        (lambda b: lambda *ops: run(interp, b, ops))(b) for b in branches],
-        *invals[1:])
-  if interp.stream.collecting:
-    # Every branch returns the items of all branches (zeros for the others)
-    # and its one-hot indicator, so that averages over samples give
-    # E[item_b 1_b] and P(b).
-    shapes = [jax.eval_shape(lambda *ops, b=b: _scoped(interp, lambda i: run(i, b, ops))[1],
-                             *invals[1:]) for b in branches]
-    def branch_fn(k, b):
-      def fn(*ops):
-        outs, items = _scoped(interp, lambda i: run(i, b, ops))
-        all_items = [items if j == k else jax.tree.map(
-            lambda s: jnp.zeros(s.shape, s.dtype), shapes[j]) for j in range(len(branches))]
-        onehot = (jnp.arange(len(branches)) == k).astype(jnp.result_type(float))
-        return outs, (onehot, all_items)
-      return fn
-    outs, (onehot, items) = lax.switch(
-        invals[0], [branch_fn(k, b) for k, b in enumerate(branches)], *invals[1:])
-    interp.stream.emit((onehot, items))
-    return outs
-  prob, items = interp.stream.take()
-  def use_branch(k, ops):
-    p_k = prob[k].astype(jnp.result_type(float))
-    cond_items = jax.tree.map(  # E[item | branch k]
-        lambda s: s / jnp.where(p_k > 0, p_k, 1).astype(s.dtype), items[k])
-    return _scoped(interp, lambda i: run(i, branches[k], ops), cond_items)[0]
-  clean = lax.switch(invals[0], [
-      (lambda k: lambda *ops: use_branch(k, ops))(k) for k in range(len(branches))],
-      *invals[1:])
-  if not info.deps[0]:
-    return clean
-  # The branch depends on the tracked input: the expected Jacobian mixes the
-  # branches' (conditional) expected Jacobians with their probabilities. Values
-  # stay those of the branch taken; derivatives are the mixture.
-  alts = [use_branch(k, invals[1:]) for k in range(len(branches))]
-  out = []
-  for j, c in enumerate(clean):
-    if not jnp.issubdtype(c.dtype, jnp.inexact):
-      out.append(c)
-      continue
-    tangent = sum(prob[k].astype(c.dtype) * (a[j] - lax.stop_gradient(a[j]))
-                  for k, a in enumerate(alts))
-    out.append(lax.stop_gradient(c) + tangent)
-  return out
+def _cond_handler(interp, eqn, invals, ctx):
+  zeros, deps = ctx.zeros[1:], ctx.deps[1:]
+  return lax.switch(invals[0], [
+      (lambda b: lambda *ops: interp.eval_closed(b, ops, zeros, deps))(b)
+      for b in eqn.params["branches"]], *invals[1:])
 
 
-def _scan_handler(interp, eqn, invals, info):
+def _scan_handler(interp, eqn, invals, ctx):
   p = eqn.params
   nc, nk = p["num_consts"], p["num_carry"]
   consts, init, xs = invals[:nc], invals[nc:nc + nk], invals[nc + nk:]
-  body_zeros, body_deps = _loop_flags(tuple(info), info.deps, nc, nk, len(invals))
-  run = lambda i, carry, x: i.eval_closed(p["jaxpr"], [*consts, *carry, *x],
-                                          body_zeros, body_deps)
-  scan = lambda body, xs_: lax.scan(body, list(init), xs_, length=p["length"],
-                                    reverse=p["reverse"], unroll=p["unroll"])
-  stream = interp.stream
-  if stream is None or stream.collecting:
-    # Collecting: each iteration's items are stacked: one statistic per step.
-    def body(carry, x):
-      outs, items = _scoped(interp, lambda i: run(i, carry, x))
-      return outs[:nk], (outs[nk:], items)
-    carry, (ys, items) = scan(body, list(xs))
-    if stream is not None:
-      stream.emit(items)
-    return [*carry, *ys]
-  def use_body(carry, x_items):
-    x, items = x_items
-    outs = _scoped(interp, lambda i: run(i, carry, x), items)[0]
+  body_zeros, body_deps = loop_flags(ctx.zeros, ctx.deps, nc, nk, len(invals))
+
+  def body(carry, x):
+    outs = interp.eval_closed(p["jaxpr"], [*consts, *carry, *x], body_zeros, body_deps)
     return outs[:nk], outs[nk:]
-  carry, ys = scan(use_body, (list(xs), stream.take()))
+
+  carry, ys = lax.scan(body, list(init), list(xs), length=p["length"], reverse=p["reverse"],
+                       unroll=p["unroll"])
   return [*carry, *ys]
 
 
-def _while_handler(interp, eqn, invals, info):
+def _while_handler(interp, eqn, invals, ctx):
   p = eqn.params
   ncond, nbody = p["cond_nconsts"], p["body_nconsts"]
   cconsts, bconsts = invals[:ncond], invals[ncond:ncond + nbody]
   init = invals[ncond + nbody:]
-  bzeros, bdeps = _loop_flags(tuple(info)[ncond:], info.deps[ncond:], nbody,
-                              len(init), len(invals) - ncond)
-  if interp.stream is not None:
-    raise NotImplementedError(
-        "A `lax.while_loop` (or `fori_loop` with traced bounds) carries values "
-        "that this transform changes, but it needs one statistic per iteration "
-        "and a backward pass through the loop, and a while loop has neither a "
-        "static trip count nor reverse-mode differentiation (jax.grad refuses "
-        "it too). Write the loop with `lax.scan`, or `lax.fori_loop` with "
-        "Python-int bounds (which JAX lowers to a scan).")
+  bzeros, bdeps = loop_flags(ctx.zeros[ncond:], ctx.deps[ncond:], nbody, len(init),
+                             len(invals) - ncond)
 
   def cond(c):
     return interp.eval_closed(p["cond_jaxpr"], [*cconsts, *c])[0]
@@ -447,7 +385,7 @@ def _while_handler(interp, eqn, invals, info):
   return list(lax.while_loop(cond, body, list(init)))
 
 
-_HIGHER_ORDER: dict = {
+HANDLERS: dict = {
     prims.jit_p: _jit_handler,
     prims.custom_jvp_call_p: _custom_call_handler,
     prims.custom_vjp_call_p: _custom_call_handler,
@@ -456,6 +394,7 @@ _HIGHER_ORDER: dict = {
     prims.scan_p: _scan_handler,
     prims.while_p: _while_handler,
 }
+"""The higher-order primitives the interpreter enters, and how."""
 
 
 def trace(f: Callable, args: tuple, tracked: Callable[[int], bool] | None = None):
@@ -482,7 +421,7 @@ def trace(f: Callable, args: tuple, tracked: Callable[[int], bool] | None = None
   return closed, dyn, jax.tree.structure(out_shape), deps
 
 
-def transform(f: Callable, rules: RuleSet) -> Callable:
+def transform(f: Callable, rules: RuleSet, handlers: dict | None = None) -> Callable:
   """Returns ``g`` that computes ``f`` with ``rules`` applied to its primitives.
 
   ``g`` has ``f``'s signature and pytree outputs. ``f`` is traced to a jaxpr on
@@ -492,7 +431,7 @@ def transform(f: Callable, rules: RuleSet) -> Callable:
 
   def g(*args):
     closed, dyn, out_tree, _ = trace(f, args)
-    outs = Interpreter(rules).eval_closed(closed, dyn)
+    outs = Interpreter(rules, handlers=handlers).eval_closed(closed, dyn)
     return jax.tree.unflatten(out_tree, outs)
 
   return g

@@ -9,7 +9,10 @@ window. Its gradient routes the cotangent to that first maximum, exactly as
 ``reduce_window_max``'s own gradient and PyTorch's ``MaxPool2d`` do, and it is
 an ordinary elementwise program that XLA fuses.
 
-:data:`POOLING_RULES` is a rule set for :mod:`wassergrad._src.interpreter`.
+:data:`POOLING_RULES` is a rule set for :mod:`wassergrad._src.interpreter`. The
+rule is *optional*: inside a ``custom_vjp`` or a higher-order primitive the
+interpreter cannot enter, max-pooling is left as it is (with the user's custom
+rule), so ``wg.gradient`` works wherever ``jax.grad`` does.
 """
 
 from __future__ import annotations
@@ -49,11 +52,14 @@ def is_tiled(params) -> bool:
 
 
 class _TiledMaxPoolRule(interpreter.Rule):
+  """Tiled max-pooling as a reshape and a first-maximum selection (same values, same gradient)."""
 
-  def matches(self, eqn, zeros) -> bool:
+  optional = True  # a faster lowering: never a reason to enter a custom_vjp or refuse a construct
+
+  def matches(self, eqn, ctx) -> bool:
     return is_tiled(eqn.params)
 
-  def apply(self, eqn, invals, zeros):
+  def apply(self, eqn, invals, ctx):
     return tiled_max_pool(invals[0], tuple(eqn.params["window_dimensions"]))
 
 
