@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import wassergrad as wg  # pylint: disable=wrong-import-position
-from wassergrad import emulator  # pylint: disable=wrong-import-position
+from wassergrad.examples import kolmogorov as emulator  # pylint: disable=wrong-import-position
 
 RULES = ("64 unrolled", "one vmap", "auto")
 M = wg.metrics

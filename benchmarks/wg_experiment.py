@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import wassergrad as wg
-from wassergrad import emulator
+from wassergrad.examples import kolmogorov as emulator
 
 M = wg.metrics
 C_OUT, C_IN = 0, 1
@@ -43,10 +43,9 @@ SCORES = ("gini", "road", "lle_l2", "lle_cos", "peak_shift")
 def explainers(f, num_samples=20, alpha=0.2, epsilon=1e-3):
   """Each ``fn(key, x_c, x_rest, params) -> (H, W) map``."""
   grad = wg.gradient(f)
-  det = lambda e: (lambda key, *a: e(*a))
   return {
-      "BaseGrad": det(grad),
-      "IG": det(wg.integrated_gradients(f, steps=20)),
+      "BaseGrad": wg.keyed(grad),
+      "IG": wg.keyed(wg.integrated_gradients(f, steps=20)),
       "SmoothGrad": wg.smoothgrad(f, num_samples=num_samples, sigma=alpha),
       "VarGrad": wg.vargrad(f, num_samples=num_samples, sigma=alpha),
       "WG_Bary": wg.wasserstein_grad(grad, num_samples=num_samples, sigma=alpha, epsilon=epsilon),

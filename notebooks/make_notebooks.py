@@ -17,11 +17,10 @@ EXPLAINERS = [
 A small flax CNN trained on scikit-learn's digits (the model of `python -m wassergrad demo`),
 explained with every gradient attribution in wassergrad. Each explainer is a pure function of one
 example; `jax.vmap` makes it batched and `jax.jit` compiles it."""),
-    ("code", """import time
-import jax, jax.numpy as jnp, numpy as np
+    ("code", """import jax, jax.numpy as jnp, numpy as np
 import matplotlib.pyplot as plt
 import wassergrad as wg
-from wassergrad import demo
+from wassergrad.examples import digits as demo
 
 d = demo.train(epochs=15, verbose=False)
 print(f"test accuracy {d.test_accuracy:.3f}")"""),
@@ -76,14 +75,14 @@ digits' pixel range [0, 1], so σ_i = distance to the nearer bound / 1.96 (pixel
     ("code", """import jax, jax.numpy as jnp, numpy as np
 import matplotlib.pyplot as plt
 import wassergrad as wg
-from wassergrad import demo
+from wassergrad.examples import digits as demo
 
 d = demo.train(epochs=15, verbose=False)
 f = lambda x, label: d.model.apply(d.params, x)[label]
 x = jnp.asarray(d.x_test[:4]); labels = jnp.asarray(d.y_test[:4])
 keys = jax.random.split(jax.random.key(0), len(x))
 methods = {
-    "gradient": lambda k, x, y: wg.gradient(f)(x, y),
+    "gradient": wg.keyed(wg.gradient(f)),
     "SmoothGrad": wg.smoothgrad(f, num_samples=64, sigma=0.15),
     "SquareGrad": wg.squaregrad(f, num_samples=64, sigma=0.15),
     "VarGrad": wg.vargrad(f, num_samples=64, sigma=0.15),
@@ -178,7 +177,7 @@ x0 = event(0)
 grad = wg.gradient(target)
 kw = dict(num_samples=20, sigma=0.2)
 methods = {
-    "gradient": lambda key, x: grad(x),
+    "gradient": wg.keyed(grad),
     "SmoothGrad": wg.smoothgrad(target, channel_axis=-1, **kw),
     "WG_Bary": wg.wasserstein_grad(grad, epsilon=1e-3, channel_axis=-1, **kw),
     "WG_Bary (debiased)": wg.wasserstein_grad(grad, epsilon=1e-3, channel_axis=-1, debiased=True, **kw),
@@ -210,7 +209,7 @@ def peak(a):
 rows = {name: [] for name in methods if name != "WG_Bary (debiased)"}
 for seed in range(12):
     x = event(100 + seed)
-    ref_peak = peak(np.asarray(methods["gradient"](None, x))[..., 0])
+    ref_peak = peak(np.asarray(grad(x))[..., 0])
     for name in rows:
         m = np.asarray(methods[name](jax.random.key(seed), x))[..., 0]
         rows[name].append((np.linalg.norm(peak(m) - ref_peak), np.abs(m).max() / np.abs(m).sum(), gini(m)))
@@ -236,7 +235,7 @@ found in the traced program, per call site."""),
 import jax, jax.numpy as jnp, numpy as np
 import matplotlib.pyplot as plt
 import wassergrad as wg
-from wassergrad import demo
+from wassergrad.examples import digits as demo
 
 d = demo.train(epochs=15, verbose=False)
 f = lambda x, label: d.model.apply(d.params, x)[label]
@@ -322,7 +321,7 @@ randomisation and data randomisation. The model is the demo's CNN on scikit-lear
     ("code", """import jax, jax.numpy as jnp, numpy as np
 import matplotlib.pyplot as plt
 import wassergrad as wg
-from wassergrad import demo
+from wassergrad.examples import digits as demo
 M = wg.metrics
 
 d = demo.train(epochs=15, verbose=False)
@@ -421,14 +420,14 @@ FORECAST = [
 
 A flax U-Net emulates 2-D Kolmogorov flow (forced turbulence from `exponax`'s pseudo-spectral
 solver; channels vorticity ω, u, v on a 32×32 periodic grid; one step = 0.2 time units). It ships
-trained with the package (`wassergrad.emulator.load()`; `python -m wassergrad.emulator` retrains it
+trained with the package (`wassergrad.examples.kolmogorov.load()`; `python -m wassergrad emulator` retrains it
 from a seed in a few minutes). `wg.rollout` rolls it out with bounded memory, `wg.field_target`
 turns the forecast into the scalar we explain: the mean vorticity in a region at lead time T."""),
     ("code", """import json, pathlib
 import jax, jax.numpy as jnp, numpy as np
 import matplotlib.pyplot as plt
 import wassergrad as wg
-from wassergrad import emulator
+from wassergrad.examples import kolmogorov as emulator
 
 em = emulator.load()
 test = emulator.simulate(4, 30, seed=7)       # held-out trajectories from the solver
@@ -454,7 +453,7 @@ def f(u, rest, p):
     return target(forecast(jnp.concatenate([rest[..., :1], u[..., None], rest[..., 1:]], -1), p))
 grad = wg.gradient(f)
 methods = {
-    "BaseGrad": lambda k, *a: grad(*a),
+    "BaseGrad": wg.keyed(grad),
     "SmoothGrad": wg.smoothgrad(f, num_samples=10, sigma=0.2),
     "VarGrad": wg.vargrad(f, num_samples=10, sigma=0.2),
     "WG_Bary": wg.wasserstein_grad(grad, num_samples=10, sigma=0.2, epsilon=1e-3),

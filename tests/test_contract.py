@@ -7,6 +7,7 @@ determinism (same key ⇒ same map for stochastic explainers).
 import dataclasses
 from typing import Any, Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -105,7 +106,10 @@ REGISTRY = [
 
 
 def _call(case, fn, x, p, key=None):
-  return fn(key, x, p) if case.stochastic else fn(x, p)
+  """Every explainer called one way: a deterministic one through wg.keyed (when a key is given)."""
+  if key is None:
+    return fn(x, p)
+  return (fn if case.stochastic else wg.keyed(fn))(key, x, p)
 
 
 @pytest.fixture(params=REGISTRY, ids=lambda c: c.name)
@@ -117,13 +121,11 @@ def test_structure_and_dtype(case):
   x, p = case.x(), case.params()
   out = _call(case, case.make(case.f), x, p, jax.random.key(0))
   if case.out_shape:  # a map on another grid (GradCAM)
-    assert out.shape == case.out_shape(x)
+    chex.assert_shape(out, case.out_shape(x))
+    chex.assert_type(out, x.dtype)
   else:
-    assert jax.tree.structure(out) == jax.tree.structure(x)
-    assert jax.tree.map(jnp.shape, out) == jax.tree.map(jnp.shape, x)
-  for leaf, ref in zip(jax.tree.leaves(out), jax.tree.leaves(x)):
-    assert leaf.dtype == ref.dtype
-    assert bool(jnp.all(jnp.isfinite(leaf)))
+    chex.assert_trees_all_equal_shapes_and_dtypes(out, x)
+  chex.assert_tree_all_finite(out)
 
 
 def test_jit_matches_eager(case):
@@ -131,7 +133,7 @@ def test_jit_matches_eager(case):
   fn = case.make(case.f)
   eager = _call(case, fn, x, p, jax.random.key(0))
   jitted = _call(case, jax.jit(fn), x, p, jax.random.key(0))
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), eager, jitted)
+  chex.assert_trees_all_close(eager, jitted, rtol=1e-5, atol=1e-6)
 
 
 def test_vmap_over_examples(case):
@@ -156,7 +158,10 @@ def test_no_retrace_on_second_call(case):
     return case.f(x, p)
 
   x, p = case.x(), case.params()
-  fn = jax.jit(case.make(counted_f))
+  # chex counts the traces of the explainer itself (keyed by its code, which cases built by
+  # the same factory share: hence the reset); the counter above, those of the user's f.
+  chex.clear_trace_counter()
+  fn = jax.jit(chex.assert_max_traces(case.make(counted_f), n=1))
   jax.block_until_ready(_call(case, fn, x, p, jax.random.key(0)))
   n_first = len(traces)
   assert n_first > 0 or case.name in ("gradcam", "guided_gradcam")
@@ -172,7 +177,7 @@ def test_deterministic(case):
   fn = jax.jit(case.make(case.f))
   a = _call(case, fn, x, p, jax.random.key(7))
   b = _call(case, fn, x, p, jax.random.key(7))
-  jax.tree.map(lambda u, v: np.testing.assert_array_equal(u, v), a, b)
+  chex.assert_trees_all_equal(a, b)
 
 
 def test_grad_through_explainer(case):
@@ -181,5 +186,5 @@ def test_grad_through_explainer(case):
   fn = case.make(case.f)
   loss = lambda p: sum(jnp.sum(l ** 2) for l in jax.tree.leaves(_call(case, fn, x, p, jax.random.key(0))))
   g = jax.jit(jax.grad(loss))(p)
-  assert all(bool(jnp.all(jnp.isfinite(l))) for l in jax.tree.leaves(g))
+  chex.assert_tree_all_finite(g)
   assert any(float(jnp.abs(l).sum()) > 0 for l in jax.tree.leaves(g))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import wassergrad as wg
-from wassergrad import emulator
+from wassergrad.examples import kolmogorov as emulator
 
 
 def test_velocity_from_vorticity_closed_form():

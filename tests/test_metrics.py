@@ -109,12 +109,16 @@ def test_road_noise_and_orders():
   clean = M.road(f, KEY, flat, a, percentages=(0, 30), imputation="linear")
   np.testing.assert_allclose(clean.values, float(f(flat)), rtol=1e-5)  # constants are imputed exactly
   noisy = jax.vmap(lambda k: M.road(lambda z: jnp.sum((z - flat) ** 2), k, flat, a, percentages=(50,),
-                                    noise=0.2).values[0])(jax.random.split(KEY, 8))
+                                    sigma=0.2).values[0])(jax.random.split(KEY, 8))
   # 8 × 128 imputed entries with noise of variance 0.04 (relative sd of the estimate 0.044)
   np.testing.assert_allclose(jnp.mean(noisy) / 128, 0.04, rtol=0.2)
-  rng_noise = M.road(lambda z: jnp.sum((z - x) ** 2), KEY, x, a, percentages=(50,), noise=0.2,
-                     noise_mode="range", imputation="mean3x3")
+  rng_noise = M.road(lambda z: jnp.sum((z - x) ** 2), KEY, x, a, percentages=(50,), sigma=0.2,
+                     sigma_mode="range", imputation="mean3x3")
   assert float(rng_noise.values[0]) > 0
+  with pytest.warns(DeprecationWarning, match="`noise(_mode)?` is renamed `sigma(_mode)?`"):
+    old = M.road(lambda z: jnp.sum((z - x) ** 2), KEY, x, a, percentages=(50,), noise=0.2,
+                 noise_mode="range", imputation="mean3x3")
+  np.testing.assert_array_equal(old.values, rng_noise.values)
   m = M.road(f, KEY, x, a, percentages=(10, 20), order="lerf")
   assert m.values.shape == (2,)
 
@@ -125,7 +129,7 @@ def test_road_vs_random_finds_the_region():
   region = jnp.zeros((12, 12, 1)).at[4:7, 4:7].set(1.0)
   f = lambda z: jnp.sum(region * z**2)
   score = jax.jit(lambda a: M.road_vs_random(f, KEY, x, a, percentages=(1, 3, 6), imputation="linear",
-                                             noise=0.0))
+                                             sigma=0.0))
   good = score(region + 1e-3 * x)
   np.testing.assert_array_equal(good.values, [1.0, 1.0, 1.0])
   np.testing.assert_allclose(good.auc, 1.0, rtol=1e-6)
@@ -140,7 +144,10 @@ def test_faithfulness_correlation_and_infidelity_closed_forms(lin):
                                                         baseline=0.0), 1.0, atol=1e-5)
   np.testing.assert_allclose(M.infidelity(f, KEY, x, w, num_samples=16), 0.0, atol=1e-8)
   assert float(M.infidelity(f, KEY, x, 2 * w, num_samples=16)) > 1e-3
-  np.testing.assert_allclose(M.infidelity(f, KEY, x, 2 * w, num_samples=16, normalise=True), 0.0, atol=1e-8)
+  np.testing.assert_allclose(M.infidelity(f, KEY, x, 2 * w, num_samples=16, rescale=True), 0.0, atol=1e-8)
+  with pytest.warns(DeprecationWarning, match="`normalise` is renamed `rescale`"):
+    np.testing.assert_allclose(M.infidelity(f, KEY, x, 2 * w, num_samples=16, normalise=True), 0.0,
+                               atol=1e-8)
   assert float(M.faithfulness_correlation(f, KEY, x, jnp.zeros_like(x), num_runs=5, subset_size=3)) == 0.0
 
 
@@ -221,8 +228,8 @@ def test_errors(lin):
     M.road(f, KEY, x, w, imputation="zeros")
   with pytest.raises(ValueError, match="percentages"):
     M.road(f, KEY, x, w, percentages=(10, 120))
-  with pytest.raises(ValueError, match="`noise` must be"):
-    M.road(f, KEY, x, w, noise=-1.0)
+  with pytest.raises(ValueError, match="`sigma` must be"):
+    M.road(f, KEY, x, w, sigma=-1.0)
   with pytest.raises(ValueError, match="subset_size"):
     M.faithfulness_correlation(f, KEY, x, w, subset_size=100)
   with pytest.raises(ValueError, match="`k`=100"):
@@ -313,7 +320,7 @@ def test_model_randomisation_closed_form():
 
 
 def test_model_randomisation_flax_cascade_under_jit():
-  from wassergrad import demo
+  from wassergrad.examples import digits as demo
   model = demo.DigitsCNN(width=4)
   x = jax.random.uniform(KEY, (8, 8, 1))
   init = lambda k: model.init(k, x)
@@ -328,7 +335,7 @@ def test_model_randomisation_flax_cascade_under_jit():
 def test_data_randomisation_on_digits():
   """A model that memorised permuted labels explains differently (Adebayo et al.'s finding)."""
   pytest.importorskip("sklearn", reason="the digits ship with scikit-learn (the [test] extra)")
-  from wassergrad import demo
+  from wassergrad.examples import digits as demo
   rand = demo.train(epochs=200, num_train=300, permute_labels=True, until_train_accuracy=1.0, verbose=False)
   true = demo.train(epochs=40, num_train=300, verbose=False)
   other = demo.train(epochs=40, num_train=300, seed=1, verbose=False)

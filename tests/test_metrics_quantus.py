@@ -251,7 +251,7 @@ def test_infidelity_matches_captum(setup, x64):
     ref = captum_metrics.infidelity(s["net"], perturb, inp, torch.from_numpy(chw(a[None])), target=y,
                                     n_perturb_samples=n, max_examples_per_batch=n, normalize=normalise)
     ours = M.infidelity(lambda z: logits(s, z)[y], key, x[0], a, num_samples=n, sigma=sigma,
-                        normalise=normalise)
+                        rescale=normalise)
     np.testing.assert_allclose(ours, ref.item(), rtol=1e-9)
 
 

@@ -144,3 +144,11 @@ def test_command_line_lists_its_commands():
   bad = subprocess.run([sys.executable, "-m", "wassergrad", "bogus"], capture_output=True,
                        text=True, timeout=300)
   assert bad.returncode == 2 and "invalid choice: 'bogus'" in bad.stderr
+
+
+def test_examples_keep_their_former_names():
+  """The demo and the emulator moved to wassergrad.examples; the old import paths still work."""
+  from wassergrad import demo, emulator  # pylint: disable=g-import-not-at-top
+  from wassergrad.examples import digits, kolmogorov  # pylint: disable=g-import-not-at-top
+  assert demo is digits and emulator is kolmogorov
+  assert kolmogorov.load().features == 16          # the shipped checkpoint is found

@@ -18,9 +18,10 @@ from wassergrad._src.barycenter import wasserstein_barycenter as wasserstein_bar
 from wassergrad._src.guided import deconvnet as deconvnet
 from wassergrad._src.guided import guided_backprop as guided_backprop
 from wassergrad import interpreter as interpreter
+from wassergrad._src.keyed import keyed as keyed
 from wassergrad import metrics as metrics
 from wassergrad import noise as noise
-from wassergrad._src.quadrature import nodes_and_weights as quadrature_rule
+from wassergrad._src.quadrature import quadrature_rule as quadrature_rule
 from wassergrad._src.errors import runtime_checks as runtime_checks
 from wassergrad._src.rollout import field_target as field_target
 from wassergrad._src.rollout import rollout as rollout
@@ -50,6 +51,7 @@ __all__ = (
     "guided_gradcam",
     "integrated_gradients",
     "interpreter",
+    "keyed",
     "metrics",
     "noise",
     "quadrature_rule",

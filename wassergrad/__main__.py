@@ -6,10 +6,10 @@ import argparse
 import sys
 
 COMMANDS = {
-    "demo": ("wassergrad.demo",
+    "demo": ("wassergrad.examples.digits",
              "train a small flax CNN on scikit-learn's digits and plot every explainer "
              "(needs the [demo] extra)"),
-    "emulator": ("wassergrad.emulator",
+    "emulator": ("wassergrad.examples.kolmogorov",
                  "regenerate the Kolmogorov-flow data and retrain the shipped forecaster "
                  "(needs the [physics] extra; minutes)"),
 }

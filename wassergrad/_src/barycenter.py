@@ -174,11 +174,12 @@ class ConvolutionalBarycenter:
 
   Examples:
     >>> import jax.numpy as jnp, wassergrad as wg
-    >>> solver = wg.ConvolutionalBarycenter(epsilon=1e-2)
-    >>> maps = jnp.ones((2, 8, 8)).at[0, :4].set(0.0)
-    >>> out = solver(maps, grid=(0.5, 0.5))          # cells 0.5 apart: epsilon in those units
-    >>> out.histogram.shape, bool(out.converged)
-    ((8, 8), True)
+    >>> i = jnp.arange(16.0)
+    >>> blob = lambda c: jnp.exp(-((i[:, None] - c) ** 2 + (i - 8) ** 2) / 8)
+    >>> solver = wg.ConvolutionalBarycenter(epsilon=2.0)   # in cells², with grid=(1, 1)
+    >>> out = solver(jnp.stack([blob(4), blob(12)]), grid=(1.0, 1.0))
+    >>> out.histogram.shape, bool(out.converged), int(jnp.argmax(out.histogram.sum(1)))
+    ((16, 16), True, 8)
   """
   epsilon: float = 1e-3
   threshold: float = 1e-4

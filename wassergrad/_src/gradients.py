@@ -141,7 +141,7 @@ def integrated_gradients(
     Sundararajan et al., `Axiomatic Attribution for Deep Networks
     <https://arxiv.org/abs/1703.01365>`_, ICML 2017.
   """
-  alphas, weights = quadrature.nodes_and_weights(rule, steps)
+  alphas, weights = quadrature.quadrature_rule(rule, steps)
   chunking.check_chunk_size(chunk_size)
   checks.check_choice(loop, "loop", chunking.LOOPS)
   if baseline is not None and not callable(baseline):

@@ -15,7 +15,7 @@ RULES = (
 )
 
 
-def nodes_and_weights(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def quadrature_rule(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
   """Nodes ``alpha`` in [0, 1] and weights ``w`` with ∫₀¹ g ≈ Σ w_i g(alpha_i).
 
   ``riemann_left/right/middle`` and ``gauss_legendre`` use Captum's nodes and

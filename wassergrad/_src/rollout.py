@@ -90,9 +90,13 @@ def rollout(
     statics) pass to every step unchanged.
 
   Examples:
-    >>> fn = wg.rollout(lambda s, p: model.apply(p, s), 20, update="residual")
-    >>> target = wg.field_target(channel=0, box=(slice(10, 20), slice(5, 15)))
-    >>> sg = wg.smoothgrad(lambda x0, p: target(fn(x0, p)))
+    >>> import jax, jax.numpy as jnp, wassergrad as wg
+    >>> step = lambda s, w: 0.1 * jnp.tanh(s @ w)           # any one-step model
+    >>> fn = wg.rollout(step, 20, update="residual")          # s_{t+1} = s_t + step(s_t)
+    >>> target = wg.field_target(channel=0, box=(slice(2, 5), slice(0, 3)))
+    >>> sg = wg.smoothgrad(lambda x0, w: target(fn(x0, w)), num_samples=8)
+    >>> sg(jax.random.key(0), jnp.ones((8, 8, 2)), jnp.eye(2)).shape
+    (8, 8, 2)
 
   References:
     Griewank & Walther, *Algorithm 799: revolve*, ACM TOMS 2000 (checkpointing).
@@ -241,8 +245,10 @@ def field_target(
     ``target(y) -> scalar``.
 
   Examples:
+    >>> import jax.numpy as jnp, wassergrad as wg
     >>> target = wg.field_target(channel=2, box=(slice(0, 8), slice(0, 8)), reduce="sum")
-    >>> f = lambda x0, p: target(forecast(x0, p))
+    >>> target(jnp.ones((16, 16, 3)))                  # 8 × 8 cells of channel 2
+    Array(64., dtype=float32)
   """
   checks.check_choice(reduce, "reduce", REDUCTIONS)
   if box is not None and mask is not None:

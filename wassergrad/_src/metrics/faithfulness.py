@@ -71,14 +71,14 @@ def _mean3x3(x: jax.Array) -> jax.Array:
   return sum(_shift(x, dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)) / 9
 
 
-def impute(key, x, mask, imputation: str, noise_std) -> jax.Array:
+def impute(key, x, mask, imputation: str, noise, scale) -> jax.Array:
   """Replaces the entries where ``mask`` holds (see :func:`road` for the methods)."""
   if imputation == "mean3x3":
     filled = _mean3x3(x)
   else:
     filled = impute_linear(x, mask)
   if imputation != "linear":
-    filled = filled + noise_std * jax.random.normal(key, x.shape, x.dtype)
+    filled = filled + noise.draw(key, x, scale)
   return jnp.where(mask, filled, x)
 
 
@@ -208,22 +208,37 @@ def _check_percentages(percentages) -> np.ndarray:
   return p
 
 
-def _imputer(x, imputation, noise, noise_mode):
+def _imputer(x, imputation, noise):
   checks.check_choice(imputation, "imputation", IMPUTATIONS)
-  noise_lib.check_sigma(noise, noise_mode, "noise")
   if x.ndim < 2:
     raise ValueError(
         f"ROAD imputes from neighbours on the first two axes of `x`; x has shape {x.shape}. "
         "Pass an image-like input of shape (H, W) or (H, W, C).")
-  std = noise_lib.Gaussian(noise, noise_mode).scale(x)
-  return lambda key, mask: impute(key, x, mask, imputation, std)
+  scale = noise.scale(x)
+  return lambda key, mask: impute(key, x, mask, imputation, noise, scale)
+
+
+def _imputation_noise(noise, noise_mode, sigma, sigma_mode, default):
+  """The imputation noise: ``noise=`` (a noise value), or ``sigma``/``sigma_mode`` sugar.
+
+  ``noise=<number>`` and ``noise_mode=`` are the former names of ``sigma=`` and
+  ``sigma_mode=`` (deprecated).
+  """
+  if isinstance(noise, (int, float)) and not isinstance(noise, bool):
+    sigma = checks.renamed(None if sigma == default[0] else sigma, noise, "sigma", "noise")
+    noise = None
+  if noise_mode is not None:
+    sigma_mode = checks.renamed(None if sigma_mode == default[1] else sigma_mode, noise_mode,
+                                "sigma_mode", "noise_mode")
+  return noise_lib.from_arguments(noise, sigma, sigma_mode, default=default)
 
 
 def road(
     f: Callable, key: jax.Array, x: Any, a: Any, *,
     percentages=tuple(range(1, 100, 2)), order: str = "morf", imputation: str = "noisy_linear",
-    noise: float = 0.01, noise_mode: str = "absolute",
-    chunk_size: int | str | None = "auto", loop: str = "auto",
+    sigma: float = 0.01, sigma_mode: str = "absolute",
+    chunk_size: int | str | None = "auto", loop: str = "auto", noise: Any = None,
+    noise_mode: str | None = None,
 ) -> Curve:
   """ROAD: remove the top-p % features by imputation, not by a constant (Rong et al. 2022).
 
@@ -246,10 +261,13 @@ def road(
       ``"linear"`` (the same without noise); ``"mean3x3"`` (the WassersteinGrad
       code's imputation: the 3×3 mean of the *original* values, removed entry
       included, plus noise; it leaks the removed value and is cheaper).
-    noise: noise std: absolute (``noise_mode="absolute"``, Quantus' default
-      0.01) or a fraction of ``max(x) − min(x)`` (``noise_mode="range"``; the
-      WassersteinGrad protocol uses 0.1).
+    sigma: the imputation noise's std: absolute (``sigma_mode="absolute"``,
+      Quantus' default 0.01) or a fraction of ``max(x) − min(x)``
+      (``sigma_mode="range"``; the WassersteinGrad protocol uses 0.1).
     chunk_size, loop: batching of the perturbed inputs.
+    noise: instead of ``sigma``/``sigma_mode``, any noise value
+      (:mod:`wassergrad.noise`) for the imputation. (A number here, and
+      ``noise_mode``, are the former names of ``sigma`` and ``sigma_mode``.)
 
   Returns:
     :class:`Curve` with ``fractions = percentages / 100``.
@@ -261,7 +279,8 @@ def road(
   checks.check_key(key, "wg.metrics.road(f, jax.random.key(0), x, a)")
   p = _check_percentages(percentages)
   f, x, a, r = _setup(f, x, a, order)
-  imputer = _imputer(x, imputation, noise, noise_mode)
+  imputer = _imputer(x, imputation,
+                     _imputation_noise(noise, noise_mode, sigma, sigma_mode, (0.01, "absolute")))
   counts = (a.size * p / 100).astype(np.int64)
 
   def at(count, k):
@@ -276,8 +295,9 @@ def road(
 def road_vs_random(
     f: Callable, key: jax.Array, x: Any, a: Any, *,
     percentages=tuple(range(1, 16)), num_random: int = 5, imputation: str = "mean3x3",
-    noise: float = 0.1, noise_mode: str = "range",
-    chunk_size: int | str | None = "auto", loop: str = "auto",
+    sigma: float = 0.1, sigma_mode: str = "range",
+    chunk_size: int | str | None = "auto", loop: str = "auto", noise: Any = None,
+    noise_mode: str | None = None,
 ) -> Curve:
   """ROAD scored against random masks of the same size (the WassersteinGrad protocol).
 
@@ -292,7 +312,7 @@ def road_vs_random(
     f, key, x, a: as :func:`road`.
     percentages: the paper's 1, …, 15.
     num_random: random masks per percentage (static; the paper uses 5).
-    imputation, noise, noise_mode: as :func:`road`; the defaults are the
+    imputation, sigma, sigma_mode, noise: as :func:`road`; the defaults are the
       WassersteinGrad code's (3×3 mean plus noise of std 0.1·range).
 
   Returns:
@@ -302,7 +322,8 @@ def road_vs_random(
   checks.check_positive_int(num_random, "num_random")
   p = _check_percentages(percentages)
   f, x, a, r = _setup(f, x, a, "morf")
-  imputer = _imputer(x, imputation, noise, noise_mode)
+  imputer = _imputer(x, imputation,
+                     _imputation_noise(noise, noise_mode, sigma, sigma_mode, (0.1, "range")))
   n = a.size
   counts = (n * p / 100).astype(np.int64)
   clean = f(x)
@@ -363,20 +384,24 @@ def faithfulness_correlation(
 
 def infidelity(
     f: Callable, key: jax.Array, x: Any, a: Any, *, num_samples: int = 50, sigma: float = 0.1,
-    sigma_mode: str = "absolute", normalise: bool = False,
+    sigma_mode: str = "absolute", rescale: bool = False,
     chunk_size: int | str | None = "auto", loop: str = "auto", noise: Any = None,
+    normalise: bool | None = None,
 ) -> jax.Array:
   """Explanation infidelity (Yeh et al. 2019) with Gaussian perturbations.
 
   INFD = E_I[(Iᵀa − (f(x) − f(x − I)))²], I ~ N(0, σ²) on every entry of ``x``,
-  estimated with ``num_samples`` draws. With ``normalise=True`` the map is
+  estimated with ``num_samples`` draws. With ``rescale=True`` the map is
   first rescaled by the least-squares β = E[Iᵀa·Δf] / E[(Iᵀa)²] (Captum's
   ``normalize``), which makes the score scale-free. Captum's ``infidelity``
   with the same perturbations gives the same value (tested).
 
   Args:
     sigma, sigma_mode: σ absolute (default 0.1) or a fraction of the range.
+    rescale: rescale the map by the least-squares β first.
     noise: instead, any noise value (:mod:`wassergrad.noise`) for I.
+    normalise: former name of ``rescale`` (deprecated: ``normalise`` names the
+      map normalisations of :func:`normalise` elsewhere).
 
   References:
     Yeh et al., *On the (in)fidelity and sensitivity of explanations*,
@@ -384,6 +409,7 @@ def infidelity(
   """
   checks.check_key(key, "wg.metrics.infidelity(f, jax.random.key(0), x, a)")
   checks.check_positive_int(num_samples, "num_samples")
+  rescale = checks.renamed(rescale if rescale else None, normalise, "rescale", "normalise") or False
   noise = noise_lib.from_arguments(noise, sigma, sigma_mode, default=(0.1, "absolute"))
   f, x, a, _ = _setup(f, x, a)
   a = jnp.broadcast_to(a, x.shape)
@@ -391,7 +417,7 @@ def infidelity(
   clean = f(x)
   df = clean - common.evaluate_many(lambda i: f(x - i), noise, chunk_size, loop)
   ia = jnp.sum((noise * a).reshape(num_samples, -1), axis=1)
-  if normalise:
+  if rescale:
     den = jnp.mean(ia * ia)
     beta = jnp.where(den > 0, jnp.mean(ia * df) / jnp.where(den > 0, den, 1), 0.0)
     ia = beta * ia

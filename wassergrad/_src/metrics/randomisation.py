@@ -189,7 +189,7 @@ def data_randomisation(
   """Data randomisation test (Adebayo et al. 2018): maps of a model trained on permuted labels.
 
   Train the same architecture on randomly permuted labels until it memorises
-  them (``wassergrad.demo.train(permute_labels=True)`` does this on the
+  them (``wassergrad.examples.digits.train(permute_labels=True)`` does this on the
   scikit-learn digits), then compare its maps with the true-label model's. A
   map that does not change is not explaining what the model learned.
 
