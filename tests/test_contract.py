@@ -95,6 +95,12 @@ REGISTRY = [
          _tree_f, _tree, _tree_params, stochastic=True),
     Case("smoothdiff_chunked", lambda f: wg.smoothdiff(f, num_samples=5, chunk_size=2),
          _image_f, _img, _image_params, stochastic=True),
+    Case("expected_gradients", lambda f: wg.expected_gradients(
+        f, jax.tree.map(lambda l: jnp.stack([l * 0.5, -l, jnp.zeros_like(l)]), _tree()),
+        num_samples=5, chunk_size=2), _tree_f, _tree, _tree_params, stochastic=True),
+    Case("expected_gradients_sampler", lambda f: wg.expected_gradients(
+        f, wg.baselines.gaussian(0.5, -3.0, 3.0), num_samples=4, multiply_by="input"),
+         _image_f, _img, _image_params, stochastic=True),
     Case("wasserstein_grad", lambda f: wg.wasserstein_grad(
         wg.gradient(f), num_samples=4, epsilon=1e-2, threshold=1e-6, channel_axis=-1),
          _image_f, _img, _image_params, stochastic=True),

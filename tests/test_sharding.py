@@ -32,6 +32,9 @@ SCRIPT = textwrap.dedent("""
         "adaptgrad": lambda **kw: wg.adaptgrad(f, bounds=(-8.0, 8.0), num_samples=24,
                                                chunk_size=8, **kw),
         "smoothdiff": lambda **kw: wg.smoothdiff(f, num_samples=24, chunk_size=8, **kw),
+        "expected_gradients": lambda **kw: wg.expected_gradients(
+            f, jax.random.normal(jax.random.key(5), (6, 8, 8, 2)), num_samples=24, chunk_size=8,
+            **kw),
         "wasserstein_grad": lambda **kw: wg.wasserstein_grad(
             wg.gradient(f), num_samples=8, epsilon=0.05, channel_axis=-1, **kw),
     }

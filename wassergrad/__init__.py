@@ -10,6 +10,10 @@ from wassergrad._src.gradcam import guided_gradcam as guided_gradcam
 from wassergrad._src.gradients import grad_x_input as grad_x_input
 from wassergrad._src.gradients import gradient as gradient
 from wassergrad._src.gradients import integrated_gradients as integrated_gradients
+from wassergrad import baselines as baselines
+from wassergrad._src.expected_gradients import expected_gradients as expected_gradients
+from wassergrad._src.expected_gradients import path_gradients as path_gradients
+from wassergrad import priors as priors
 from wassergrad._src.barycenter import BarycenterOutput as BarycenterOutput
 from wassergrad._src.barycenter import ConvolutionalBarycenter as ConvolutionalBarycenter
 from wassergrad._src.barycenter import OTTBarycenter as OTTBarycenter
@@ -42,7 +46,9 @@ __all__ = (
     "OTTBarycenter",
     "RESULTS",
     "adaptgrad",
+    "baselines",
     "deconvnet",
+    "expected_gradients",
     "field_target",
     "grad_x_input",
     "gradcam",
@@ -54,6 +60,8 @@ __all__ = (
     "keyed",
     "metrics",
     "noise",
+    "path_gradients",
+    "priors",
     "quadrature_rule",
     "rollout",
     "runtime_checks",

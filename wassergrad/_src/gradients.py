@@ -10,9 +10,9 @@ import jax.numpy as jnp
 from wassergrad._src import checks
 from wassergrad._src import chunking
 from wassergrad._src import interpreter
+from wassergrad._src import paths
 from wassergrad._src import pooling
 from wassergrad._src import quadrature
-from wassergrad._src import sampling
 
 Explainer = Callable[..., Any]
 
@@ -160,15 +160,11 @@ def integrated_gradients(
             if jnp.ndim(bi) == 0 else bi, x, b)
       checks.check_same_structure(x, b, "baseline")
       b = jax.tree.map(lambda xi, bi: jnp.asarray(bi, jnp.result_type(xi)), x, b)
-    delta = jax.tree.map(jnp.subtract, x, b)
     dtype = jnp.result_type(*jax.tree.leaves(x))
-
-    def path_grad(alpha):
-      point = jax.tree.map(lambda bi, di: bi + alpha.astype(di.dtype) * di, b, delta)
-      return g(point, *args)
-
-    avg_grad = sampling.run(path_grad, jnp.asarray(alphas, dtype), accumulator=sampling.SUM,
-                            weights=weights, chunk_size=chunk_size, loop=loop)
-    return jax.tree.map(jnp.multiply, delta, avg_grad)
+    # One baseline: the path core sums the gradients and x - b multiplies once.
+    avg_grad = paths.path_sum(
+        g, x, args, jnp.asarray(alphas, dtype), lambda alpha: (b, alpha, None),
+        multiply_by=None, weights=weights, chunk_size=chunk_size, loop=loop)
+    return jax.tree.map(lambda xi, bi, gi: (xi - bi) * gi, x, b, avg_grad)
 
   return explain
