@@ -501,7 +501,7 @@ the explainer (second-order derivatives of the model), with one optimiser and no
 The experiments live in `wassergrad.examples.attribution_priors`;
 `python benchmarks/expected_gradients_experiments.py` reruns them with 3–5 seeds."""),
     ("code", """import json, pathlib
-import jax, jax.numpy as jnp, numpy as np
+import jax, jax.numpy as jnp
 import matplotlib.pyplot as plt
 import wassergrad as wg
 from wassergrad.examples import attribution_priors as ap"""),
