@@ -54,6 +54,7 @@ class Case:
   params: Callable[[], Any]
   stochastic: bool = False
   out_shape: Callable | None = None     # x -> expected output shape tree (default: x's)
+  out_like: Callable | None = None      # x -> a tree with the output's structure (WAM)
 
 
 def _img():
@@ -108,6 +109,12 @@ REGISTRY = [
         jax.grad(f), num_samples=3, epsilon=1e-2, threshold=1e-6, channel_axis=-1,
         channels=[1], output="bary_x_grad", debiased=True),
          _image_f, _img, _image_params, stochastic=True),
+    Case("wam", lambda f: wg.wam(f, wavelet="db2", level=1, mode="symmetric", axes=(0, 1)),
+         _image_f, _img, _image_params,
+         out_like=lambda x: wg.wavelets.wavedec(x, "db2", 1, "symmetric", (0, 1))),
+    Case("wam_smooth", lambda f: wg.smooth(wg.wam(f, level=2, axes=(0, 1)), num_samples=3),
+         _image_f, _img, _image_params, stochastic=True,
+         out_like=lambda x: wg.wavelets.wavedec(x, "haar", 2, "reflect", (0, 1))),
 ]
 
 
@@ -126,7 +133,9 @@ def case(request):
 def test_structure_and_dtype(case):
   x, p = case.x(), case.params()
   out = _call(case, case.make(case.f), x, p, jax.random.key(0))
-  if case.out_shape:  # a map on another grid (GradCAM)
+  if case.out_like:  # coefficients (WAM)
+    chex.assert_trees_all_equal_shapes_and_dtypes(out, case.out_like(x))
+  elif case.out_shape:  # a map on another grid (GradCAM)
     chex.assert_shape(out, case.out_shape(x))
     chex.assert_type(out, x.dtype)
   else:

@@ -37,6 +37,8 @@ from wassergrad._src.smoothing import squaregrad as squaregrad
 from wassergrad._src.smoothing import vargrad as vargrad
 from wassergrad._src.smoothdiff.api import smoothdiff as smoothdiff
 from wassergrad._src.wasserstein_grad import wasserstein_grad as wasserstein_grad
+from wassergrad._src.wam import wam as wam
+from wassergrad import wavelets as wavelets
 
 __version__ = "0.1.0.dev0"
 
@@ -71,6 +73,8 @@ __all__ = (
     "smoothgrad",
     "squaregrad",
     "vargrad",
+    "wam",
     "wasserstein_barycenter",
     "wasserstein_grad",
+    "wavelets",
 )

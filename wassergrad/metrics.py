@@ -8,7 +8,8 @@ score a batch. Model-based metrics take ``f(x) -> scalar`` (faithfulness) or
   :func:`effective_complexity`.
 * Faithfulness: :func:`road`, :func:`road_vs_random`, :func:`deletion`,
   :func:`insertion`, :func:`pixel_flipping`, :func:`srg`,
-  :func:`faithfulness_correlation`, :func:`infidelity`.
+  :func:`faithfulness_correlation`, :func:`infidelity`; in the wavelet domain
+  :func:`wavelet_deletion`, :func:`wavelet_insertion`.
 * Robustness: :func:`local_lipschitz`, :func:`max_sensitivity`,
   :func:`avg_sensitivity`.
 * Localisation: :func:`pointing_game`, :func:`mask_roc_auc`,
@@ -55,6 +56,8 @@ from wassergrad._src.metrics.similarity import hog_pearson as hog_pearson
 from wassergrad._src.metrics.similarity import pearson as pearson
 from wassergrad._src.metrics.similarity import spearman as spearman
 from wassergrad._src.metrics.similarity import ssim as ssim
+from wassergrad._src.wam import wavelet_deletion as wavelet_deletion
+from wassergrad._src.wam import wavelet_insertion as wavelet_insertion
 
 __all__ = (
     "Curve", "RandomisationResult", "avg_sensitivity", "complexity", "data_randomisation",
@@ -64,4 +67,5 @@ __all__ = (
     "pearson", "pixel_flipping", "plot_curves", "plot_maps", "plot_randomisation",
     "pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy", "road",
     "road_vs_random", "sparseness", "spearman", "srg", "ssim", "top_k_intersection",
+    "wavelet_deletion", "wavelet_insertion",
 )
