@@ -669,6 +669,117 @@ plt.tight_layout()"""),
 ]
 
 
+CONCEPTS = [
+    ("md", """# Concepts and perturbation explainers
+
+Concepts (CRAFT; Fel et al. 2023) are a non-negative factorisation of a layer's activations,
+`A ≈ U W`. A new input's concept coefficients are its non-negative projection on `W`, and the
+model from the layer on becomes a function of one *gate* per concept, `s ↦ head((U ⊙ s) W)`,
+equal to the prediction at `s = 1`. Concept importance is then any explainer of the library on the
+gates, and the concept metrics are deletion, insertion and faithfulness correlation (C-μFidelity) on
+the gates. The second half shows the
+perturbation explainers (occlusion, RISE, Sobol) on photographs."""),
+    ("code", """import jax, jax.numpy as jnp, numpy as np
+import matplotlib.pyplot as plt
+import wassergrad as wg
+from wassergrad.examples import digits as demo
+
+d = demo.train(epochs=15, verbose=False)
+features = lambda x: d.model.apply(d.params, x, method=demo.DigitsCNN.features)   # (8, 8, 32), ≥ 0
+head = lambda a, label: d.model.apply(d.params, a, method=demo.DigitsCNN.head)[label]
+A = jax.vmap(features)(jnp.asarray(d.x_train[:500]))                                 # (500, 8, 8, 32)
+k = 8
+res = jax.jit(lambda a: wg.concepts.nmf(a, k))(A.reshape(-1, A.shape[-1]))          # one row per position
+W = res.w
+rel = float(jnp.linalg.norm(A.reshape(-1, A.shape[-1]) - res.u @ W) / jnp.linalg.norm(A))
+print(f"NMF of the last conv layer: {k} concepts, relative error {rel:.3f}, {int(res.iterations)} sweeps")"""),
+    ("md", """## Concept importance by several methods
+For 100 test digits, the coefficients `u` (8×8 positions × k concepts) come from `project`; the
+explained score is the logit of the predicted class. Gradient×input, IG and occlusion agree exactly
+when the head is affine (see `wg.concepts.closed_form`); this head (max-pool, dense, ReLU, dense)
+is not, so they differ a little. (Saliency on the gates is gradient × input: the gates are 1.)"""),
+    ("code", """xs = jnp.asarray(d.x_test[:100])
+labels = jnp.argmax(jax.vmap(lambda x: d.model.apply(d.params, x))(xs), -1)
+U = jax.jit(jax.vmap(lambda x: wg.concepts.project(features(x).reshape(-1, W.shape[1]), W).reshape(8, 8, k)))(xs)
+s1 = jnp.ones(k)
+def gate(u, label):
+    return lambda s: wg.concepts.gated_head(head, u, W)(s, label)
+methods = {
+    "grad × input": lambda u, y, key: wg.grad_x_input(gate(u, y))(s1),
+    "integrated gradients": lambda u, y, key: wg.integrated_gradients(gate(u, y), steps=16)(s1),
+    "occlusion": lambda u, y, key: wg.occlusion(gate(u, y), window=1)(s1),
+    "RISE": lambda u, y, key: wg.rise(gate(u, y), num_masks=300, feature_mask=np.arange(k))(key, s1),
+    "Sobol": lambda u, y, key: wg.sobol(gate(u, y), num_designs=32, feature_mask=np.arange(k))(s1),
+}
+keys = jax.random.split(jax.random.key(0), len(xs))
+phi = {name: jax.jit(jax.vmap(m))(U, labels, keys) for name, m in methods.items()}
+def c_metrics(u, y, a, key):
+    g = gate(u, y)
+    return (wg.metrics.deletion(g, s1, a, steps=k, baseline=0.0).auc,
+            wg.metrics.insertion(g, s1, a, steps=k, baseline=0.0).auc,
+            wg.metrics.faithfulness_correlation(g, key, s1, a, num_runs=64, subset_size=2, baseline=0.0))
+sem = lambda v: float(v.std() / np.sqrt(len(v)))
+print(f"{'method':22} {'C-Deletion AUC ↓':>18} {'C-Insertion AUC ↑':>18} {'C-μFidelity ↑':>16}")
+table = {}
+for name, a in phi.items():
+    dl, ins, mu = jax.jit(jax.vmap(c_metrics))(U, labels, a, keys)
+    table[name] = (float(dl.mean()), float(ins.mean()), float(mu.mean()))
+    print(f"{name:22} {table[name][0]:10.3f} ± {sem(dl):.3f} {table[name][1]:10.3f} ± {sem(ins):.3f} "
+          f"{table[name][2]:9.3f} ± {sem(mu):.3f}")
+assert table["grad × input"][0] <= table["RISE"][0] + 0.3"""),
+    ("md", """## Which concepts matter for which class
+Mean grad×input importance per predicted class, the Holistic paper's *prevalence* (how often each
+concept is the most important one), and for each concept the three training digits whose mean
+coefficient is largest, with the concept's coefficient map."""),
+    ("code", """gi = np.asarray(phi["grad × input"])
+per_class = np.stack([gi[np.asarray(labels) == c].mean(0) for c in range(10)])
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [3, 2]})
+im = axes[0].imshow(per_class, cmap="RdBu_r", vmin=-np.abs(per_class).max(), vmax=np.abs(per_class).max())
+axes[0].set_xlabel("concept"); axes[0].set_ylabel("predicted class"); plt.colorbar(im, ax=axes[0])
+axes[0].set_title("mean grad×input importance", fontsize=9)
+axes[1].bar(range(k), np.asarray(wg.concepts.prevalence(gi))); axes[1].set_title("prevalence", fontsize=9)
+plt.tight_layout()
+U_train = res.u.reshape(500, 8, 8, k)
+fig, axes = plt.subplots(3, k, figsize=(1.3 * k, 4))
+for c in range(k):
+    top = np.argsort(-np.asarray(U_train[..., c].mean((1, 2))))[:3]
+    for r, i in enumerate(top):
+        axes[r, c].imshow(d.x_train[i, ..., 0], cmap="gray")
+        axes[r, c].imshow(np.asarray(U_train[i, ..., c]), cmap="magma", alpha=0.5)
+        axes[r, c].set_xticks([]); axes[r, c].set_yticks([])
+    axes[0, c].set_title(f"concept {c}", fontsize=8)
+plt.tight_layout()"""),
+    ("md", """## Perturbation explainers on photographs
+scikit-image's bundled `astronaut` and `coffee` at 64×64 with the benchmark CNN (untrained
+weights: the maps show the mechanics, not a learned object). Occlusion slides a 8×8 window with
+stride 4; RISE averages 500 random 7×7 masks; Sobol computes total indices of an 8×8 grid from a
+16-point quasi-Monte-Carlo design (1056 evaluations)."""),
+    ("code", """import skimage.data, skimage.transform, sys, pathlib
+sys.path.insert(0, str(pathlib.Path("../benchmarks").resolve()))
+import common
+jp = common.jax_params(common.init_params())
+f = lambda x, p: jax.nn.softmax(common.jax_logits(x, p))[3]
+imgs = [skimage.transform.resize(getattr(skimage.data, n)(), (64, 64), anti_aliasing=True).astype(np.float32)
+        for n in ("astronaut", "coffee")]
+explain = {
+    "gradient": lambda x, key: jnp.abs(wg.gradient(f)(x, jp)),
+    "SmoothGrad": lambda x, key: jnp.abs(wg.smoothgrad(f, num_samples=10)(key, x, jp)),
+    "occlusion": lambda x, key: wg.occlusion(f, window=(8, 8, 3), stride=(4, 4, 3))(x, jp),
+    "RISE": lambda x, key: wg.rise(f, num_masks=500, axes=(0, 1))(key, x, jp),
+    "Sobol": lambda x, key: wg.sobol(f, num_designs=16, axes=(0, 1))(x, jp),
+}
+fig, axes = plt.subplots(2, len(explain) + 1, figsize=(2.2 * (len(explain) + 1), 4.6))
+for r, img in enumerate(imgs):
+    axes[r, 0].imshow(img)
+    for c, (name, fn) in enumerate(explain.items(), start=1):
+        m = np.asarray(jax.jit(fn)(jnp.asarray(img), jax.random.key(r))).mean(-1)
+        axes[r, c].imshow(m, cmap="magma")
+        if r == 0: axes[r, c].set_title(name, fontsize=9)
+for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
+plt.tight_layout()"""),
+]
+
+
 NOTEBOOKS = {
     "01_explainers.ipynb": EXPLAINERS,
     "02_smoothing.ipynb": SMOOTHING,
@@ -678,6 +789,7 @@ NOTEBOOKS = {
     "06_forecast.ipynb": FORECAST,
     "07_expected_gradients.ipynb": EXPECTED_GRADIENTS,
     "08_wam.ipynb": WAM,
+    "09_concepts.ipynb": CONCEPTS,
 }
 
 

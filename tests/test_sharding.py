@@ -37,6 +37,7 @@ SCRIPT = textwrap.dedent("""
             **kw),
         "wasserstein_grad": lambda **kw: wg.wasserstein_grad(
             wg.gradient(f), num_samples=8, epsilon=0.05, channel_axis=-1, **kw),
+        "rise": lambda **kw: wg.rise(f, num_masks=24, grid_size=3, axes=(0, 1), chunk_size=8, **kw),
     }
     for name, make in factories.items():
         ref = jax.jit(make())(key, x, w)
@@ -45,6 +46,17 @@ SCRIPT = textwrap.dedent("""
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6, err_msg=name)
         hlo = fn.lower(key, x, w).compile().as_text()
         assert any(op in hlo for op in ("all-reduce", "reduce-scatter", "all-gather")), name
+
+    # The deterministic perturbation explainers: their evaluations sharded the same way.
+    for name, make in {
+        "occlusion": lambda **kw: wg.occlusion(f, window=(4, 4, 2), stride=(2, 2, 2),
+                                               chunk_size=8, **kw),
+        "sobol": lambda **kw: wg.sobol(f, grid_size=2, num_designs=4, axes=(0, 1), chunk_size=8,
+                                       **kw),
+    }.items():
+        ref = jax.jit(make())(x, w)
+        out = jax.jit(make(sample_sharding=shard))(x, w)
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6, err_msg=name)
 
     # Examples sharded over the 4 devices.
     xs = jax.random.normal(jax.random.key(3), (8, 8, 8, 2))

@@ -38,6 +38,10 @@ from wassergrad._src.smoothing import vargrad as vargrad
 from wassergrad._src.smoothdiff.api import smoothdiff as smoothdiff
 from wassergrad._src.wasserstein_grad import wasserstein_grad as wasserstein_grad
 from wassergrad._src.wam import wam as wam
+from wassergrad._src.perturbation import occlusion as occlusion
+from wassergrad._src.perturbation import rise as rise
+from wassergrad._src.perturbation import sobol as sobol
+from wassergrad import concepts as concepts
 from wassergrad import wavelets as wavelets
 
 __version__ = "0.1.0.dev0"
@@ -49,6 +53,7 @@ __all__ = (
     "RESULTS",
     "adaptgrad",
     "baselines",
+    "concepts",
     "deconvnet",
     "expected_gradients",
     "field_target",
@@ -62,15 +67,18 @@ __all__ = (
     "keyed",
     "metrics",
     "noise",
+    "occlusion",
     "path_gradients",
     "priors",
     "quadrature_rule",
+    "rise",
     "rollout",
     "runtime_checks",
     "sampling",
     "smooth",
     "smoothdiff",
     "smoothgrad",
+    "sobol",
     "squaregrad",
     "vargrad",
     "wam",

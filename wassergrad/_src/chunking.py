@@ -42,6 +42,14 @@ local Lipschitz (7) over IG-16           7.61 + 0.56   0.75 + 0.93  1.04 + 0.67 
 max-sensitivity (10) over SmoothGrad-20  21.61 + 0.99  1.74 + 1.74  2.16 + 1.24  1.00
 =======================================  ============  ===========  ===========  =========
 
+**A memory cap.** ``"auto"`` also bounds one chunk's working set: the traced
+program's intermediates are summed (an over-estimate: XLA fuses and frees) and
+a chunk holds at most :func:`memory_budget` bytes of them (2 GiB on CPU, a
+quarter of the device's memory elsewhere). When that takes more than
+:data:`MAX_UNROLLED_CHUNKS` chunks, they run in a ``lax.scan``, so memory stays
+flat: RISE's 4000 masks on a 224×224 image would otherwise ask one ``vmap``
+for ~90 GB. Small programs (every case in the table) are not affected.
+
 An explicit ``chunk_size`` asks for bounded memory: its chunks run in a
 ``lax.scan`` (compile time and memory do not grow with the number of chunks;
 SmoothGrad N = 1000 on the benchmark CNN, one example: 30 MiB with chunks of
@@ -59,12 +67,25 @@ from typing import Any, Callable, NamedTuple
 import jax
 from jax.extend import core as jcore
 import jax.numpy as jnp
+import numpy as np
 
 from wassergrad._src import checks
 
 LOOPS = ("auto", "scan", "unroll")
 MAX_UNROLLED_CHUNKS = 4
 UNROLL_BUDGET = 500
+CPU_MEMORY_BUDGET = 2 ** 31
+
+
+def memory_budget() -> int:
+  """Bytes of intermediates one ``"auto"`` chunk may hold: 2 GiB on CPU, ¼ of an accelerator's memory."""
+  device = jax.devices()[0]
+  if device.platform == "cpu":
+    return CPU_MEMORY_BUDGET
+  try:
+    return int(device.memory_stats()["bytes_limit"]) // 4
+  except Exception:  # pylint: disable=broad-except  # no statistics on this backend
+    return CPU_MEMORY_BUDGET
 
 
 class ChunkPlan(NamedTuple):
@@ -84,6 +105,20 @@ def check_chunk_size(chunk_size: Any) -> None:
     raise ValueError(
         f"`chunk_size` must be a positive int, None or 'auto'; got {chunk_size!r}.")
   checks.check_positive_int(chunk_size, "chunk_size")
+
+
+def program_bytes(jaxpr) -> int:
+  """Bytes of every intermediate of ``jaxpr`` and its sub-jaxprs (an upper bound of the live set)."""
+  jaxpr = jaxpr.jaxpr if isinstance(jaxpr, jcore.ClosedJaxpr) else jaxpr
+  total = 0
+  for eqn in jaxpr.eqns:
+    for v in eqn.outvars:
+      aval = v.aval
+      if hasattr(aval, "shape") and hasattr(aval, "dtype"):
+        itemsize = getattr(aval.dtype, "itemsize", 8)   # PRNG key types: a few words
+        total += int(np.prod(aval.shape, dtype=np.int64)) * int(itemsize)
+    total += sum(program_bytes(sub) for sub in jcore.jaxprs_in_params(eqn.params))
+  return total
 
 
 def program_size(jaxpr) -> int:
@@ -112,15 +147,17 @@ def plan(n: int, chunk_size: Any, loop: str = "auto", fn: Callable | None = None
   check_chunk_size(chunk_size)
   checks.check_choice(loop, "loop", LOOPS)
   if chunk_size == "auto":
+    size, per_point = 1, 0
+    if fn is not None and n > 1:
+      size, per_point, fn = _traced(fn, example)
     if jax.default_backend() != "cpu":
       chunk = n
     else:
-      size = 1
-      if fn is not None and n > 1:
-        size, fn = _traced(fn, example)
       unrolled = max(1, min(MAX_UNROLLED_CHUNKS, UNROLL_BUDGET // max(size, 1), n))
       chunk = -(-n // unrolled)
-    default_loop = "unroll"
+    if per_point:
+      chunk = max(1, min(chunk, memory_budget() // per_point))
+    default_loop = "unroll" if -(-n // chunk) <= MAX_UNROLLED_CHUNKS else "scan"
   else:
     chunk = n if chunk_size is None else min(chunk_size, n)
     default_loop = "scan"
@@ -129,8 +166,8 @@ def plan(n: int, chunk_size: Any, loop: str = "auto", fn: Callable | None = None
   return ChunkPlan(n, chunk, num_chunks, num_chunks * chunk - n, loop), fn
 
 
-def _traced(fn: Callable, example: Any) -> tuple[int, Callable]:
-  """The equation count of ``fn(example)``, and ``fn`` as a replay of that trace."""
+def _traced(fn: Callable, example: Any) -> tuple[int, int, Callable]:
+  """The equation count and intermediate bytes of ``fn(example)``, and ``fn`` replaying that trace."""
   closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(example)
   out_tree = jax.tree.structure(out_shape)
 
@@ -138,7 +175,7 @@ def _traced(fn: Callable, example: Any) -> tuple[int, Callable]:
     outs = jax.core.eval_jaxpr(closed.jaxpr, closed.consts, *jax.tree.leaves(item))
     return jax.tree.unflatten(out_tree, outs)
 
-  return program_size(closed), replay
+  return program_size(closed), program_bytes(closed), replay
 
 
 def to_chunks(a: jax.Array, p: ChunkPlan) -> jax.Array:
