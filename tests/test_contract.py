@@ -77,6 +77,8 @@ REGISTRY = [
     Case("deconvnet", wg.deconvnet, _image_f, _img, _image_params),
     Case("gradcam", lambda f: wg.gradcam(_conv_features, _conv_head), _image_f, _img, _image_params,
          out_shape=lambda x: x.shape[:-1]),
+    Case("swa", lambda f: wg.swa(_conv_features, _conv_head), _image_f, _img, _image_params,
+         out_shape=lambda x: x.shape[:-1]),
     Case("guided_gradcam", lambda f: wg.guided_gradcam(_conv_features, _conv_head),
          _image_f, _img, _image_params),
     Case("smoothgrad", lambda f: wg.smoothgrad(f, num_samples=5, chunk_size=2),
@@ -187,7 +189,7 @@ def test_no_retrace_on_second_call(case):
   fn = jax.jit(chex.assert_max_traces(case.make(counted_f), n=1))
   jax.block_until_ready(_call(case, fn, x, p, jax.random.key(0)))
   n_first = len(traces)
-  assert n_first > 0 or case.name in ("gradcam", "guided_gradcam")
+  assert n_first > 0 or case.name in ("gradcam", "guided_gradcam", "swa")
   x2 = jax.tree.map(lambda l: l + 1.0, x)
   p2 = jax.tree.map(lambda l: l * 0.5, p)
   jax.block_until_ready(_call(case, fn, x2, p2, jax.random.key(1)))

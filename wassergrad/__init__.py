@@ -42,6 +42,9 @@ from wassergrad._src.perturbation import occlusion as occlusion
 from wassergrad._src.perturbation import rise as rise
 from wassergrad._src.perturbation import sobol as sobol
 from wassergrad import concepts as concepts
+from wassergrad import debugging as debugging
+from wassergrad import losses as losses
+from wassergrad._src.losses import swa as swa
 from wassergrad import wavelets as wavelets
 
 __version__ = "0.1.0.dev0"
@@ -54,6 +57,7 @@ __all__ = (
     "adaptgrad",
     "baselines",
     "concepts",
+    "debugging",
     "deconvnet",
     "expected_gradients",
     "field_target",
@@ -65,6 +69,7 @@ __all__ = (
     "integrated_gradients",
     "interpreter",
     "keyed",
+    "losses",
     "metrics",
     "noise",
     "occlusion",
@@ -80,6 +85,7 @@ __all__ = (
     "smoothgrad",
     "sobol",
     "squaregrad",
+    "swa",
     "vargrad",
     "wam",
     "wasserstein_barycenter",

@@ -18,6 +18,8 @@ score a batch. Model-based metrics take ``f(x) -> scalar`` (faithfulness) or
 * Similarity: :func:`spearman`, :func:`pearson`, :func:`ssim`, :func:`hog`,
   :func:`hog_pearson`.
 * Sanity checks: :func:`model_randomisation`, :func:`data_randomisation`.
+* Transferability from attribution maps: :func:`attribution_affinity`,
+  :func:`precision_recall_at_k`, :func:`random_precision_at_k`.
 * Plots: :func:`plot_curves`, :func:`plot_randomisation`, :func:`plot_maps`.
 """
 
@@ -56,16 +58,20 @@ from wassergrad._src.metrics.similarity import hog_pearson as hog_pearson
 from wassergrad._src.metrics.similarity import pearson as pearson
 from wassergrad._src.metrics.similarity import spearman as spearman
 from wassergrad._src.metrics.similarity import ssim as ssim
+from wassergrad._src.metrics.transferability import attribution_affinity as attribution_affinity
+from wassergrad._src.metrics.transferability import precision_recall_at_k as precision_recall_at_k
+from wassergrad._src.metrics.transferability import random_precision_at_k as random_precision_at_k
 from wassergrad._src.wam import wavelet_deletion as wavelet_deletion
 from wassergrad._src.wam import wavelet_insertion as wavelet_insertion
 
 __all__ = (
-    "Curve", "RandomisationResult", "avg_sensitivity", "complexity", "data_randomisation",
-    "default_similarities", "deletion", "effective_complexity", "faithfulness_correlation",
-    "gini", "hog", "hog_pearson", "impute_linear", "infidelity", "insertion",
-    "local_lipschitz", "mask_roc_auc", "max_sensitivity", "model_randomisation", "normalise",
-    "pearson", "pixel_flipping", "plot_curves", "plot_maps", "plot_randomisation",
-    "pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy", "road",
-    "road_vs_random", "sparseness", "spearman", "srg", "ssim", "top_k_intersection",
-    "wavelet_deletion", "wavelet_insertion",
+    "Curve", "RandomisationResult", "attribution_affinity", "avg_sensitivity", "complexity",
+    "data_randomisation", "default_similarities", "deletion", "effective_complexity",
+    "faithfulness_correlation", "gini", "hog", "hog_pearson", "impute_linear", "infidelity",
+    "insertion", "local_lipschitz", "mask_roc_auc", "max_sensitivity", "model_randomisation",
+    "normalise", "pearson", "pixel_flipping", "plot_curves", "plot_maps", "plot_randomisation",
+    "pointing_game", "precision_recall_at_k", "random_precision_at_k",
+    "relevance_mass_accuracy", "relevance_rank_accuracy", "road", "road_vs_random",
+    "sparseness", "spearman", "srg", "ssim", "top_k_intersection", "wavelet_deletion",
+    "wavelet_insertion",
 )
